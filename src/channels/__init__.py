@@ -1,0 +1,33 @@
+"""One non-blocking interface over pipes, sockets, child processes and terminals.
+
+Write a protocol once against :class:`Channel`, run it over any descriptor,
+multiplex many with :class:`~channels.poller.Poller`, and unit-test it with
+:class:`~channels.testing.TestChannel`.
+"""
+
+from .channel import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, DEFAULT_READ_SIZE, Channel
+from .errors import ChannelError, EndpointClosedException, LineTooLongError, WriteBufferFullError
+from .lines import LineChannel
+from .pipe import PipeChannel
+from .poller import Poller
+from .sockets import SocketChannel
+from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
+
+__version__ = "0.3.0"
+
+__all__ = [
+    "DEFAULT_CLOSE_TIMEOUT",
+    "DEFAULT_MAX_LINE_LENGTH",
+    "DEFAULT_MAX_PENDING",
+    "DEFAULT_READ_SIZE",
+    "Channel",
+    "ChannelError",
+    "EndpointClosedException",
+    "LineChannel",
+    "LineSplitter",
+    "LineTooLongError",
+    "PipeChannel",
+    "Poller",
+    "SocketChannel",
+    "WriteBufferFullError",
+]

@@ -1,0 +1,46 @@
+"""The exceptions raised by channels.
+
+Every error that comes from the state of a channel or its peer derives from
+:class:`ChannelError`, so one ``except ChannelError`` catches them all. Bad
+arguments raise the usual ``TypeError`` and ``ValueError`` instead.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChannelError",
+    "EndpointClosedException",
+    "LineTooLongError",
+    "WriteBufferFullError",
+]
+
+
+class ChannelError(Exception):
+    """Base class of every error about a channel's state or its peer."""
+
+
+class EndpointClosedException(ChannelError):
+    """The channel cannot be used in this direction any more.
+
+    Raised by ``read()`` once everything that arrived before the end has been
+    returned, by ``write()`` when the peer is gone, and by both after
+    ``close()``. When the end was caused by an OS error (a peer reset, a
+    broken pipe) that error is chained as ``__cause__``.
+    """
+
+
+class LineTooLongError(ChannelError):
+    """A line longer than the channel's ``max_line_length`` arrived.
+
+    The line is discarded, not buffered: the next ``read()`` goes on with the
+    line after it.
+    """
+
+
+class WriteBufferFullError(ChannelError):
+    """``write()`` would take the pending output past ``max_pending``.
+
+    Nothing of the refused call is queued, so the stream never holds half a
+    message. The peer is not reading fast enough: wait with ``flush()``, or
+    drop the peer.
+    """

@@ -1,0 +1,94 @@
+"""``LineChannel``: line framing over any channel (the 0.1.1 API)."""
+
+from __future__ import annotations
+
+from .channel import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel
+from .errors import EndpointClosedException
+from .splitter import DEFAULT_MAX_LINE_LENGTH
+
+__all__ = ["LineChannel"]
+
+
+class LineChannel(Channel):
+    """Wraps ``channel`` so that ``read()`` returns one line at a time.
+
+    Exactly what ``buffering='line'`` does on the other constructors: see
+    :meth:`Channel.read`. ``write``, ``flush``, ``close`` and ``get_fd`` go to
+    the wrapped channel, which the ``LineChannel`` owns from now on. The
+    wrapped channel may be any object with ``read()`` (returning ``b''`` when
+    nothing is available and raising :class:`EndpointClosedException` at the
+    end), ``write()``, ``close()`` and ``get_fd()``.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, channel: Channel, *, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH) -> None:
+        super().__init__(buffering="line", max_line_length=max_line_length)
+        self._inner = channel
+
+    @property
+    def channel(self) -> Channel:
+        """The wrapped channel."""
+        return self._inner
+
+    @property
+    def pending_output(self) -> int:
+        """Bytes written but not yet taken by the operating system."""
+        return int(getattr(self._inner, "pending_output", 0))
+
+    def get_fd(self) -> int:
+        """The wrapped channel's descriptor for reading."""
+        if self._closed:
+            raise EndpointClosedException(f"{self!r} is closed")
+        return self._inner.get_fd()
+
+    def write(self, *data: Buffer) -> None:
+        """Write through the wrapped channel; see :meth:`Channel.write`."""
+        if self._closed:
+            raise EndpointClosedException(f"{self!r} is closed")
+        self._inner.write(*data)
+        if self._poller is not None and not self._flush_queued and self.pending_output:
+            self._flush_queued = True
+            self._poller._hold_output(self)
+
+    def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
+        """Close the wrapped channel; lines already received stay readable."""
+        if self._closed:
+            return
+        self._shut()
+        if _is_native(self._inner):
+            self._inner.close(timeout)
+        else:
+            self._inner.close()
+
+    def abort(self) -> None:
+        """Close the wrapped channel at once, dropping pending output."""
+        if self._closed:
+            return
+        self._shut()
+        if _is_native(self._inner):
+            self._inner.abort()
+        else:
+            self._inner.close()
+
+    def _read(self) -> bytes:
+        data = self._inner.read()
+        return data if type(data) is bytes else bytes(data)
+
+    def _flush_pending(self) -> bool:
+        if _is_native(self._inner):
+            return self._inner._flush_pending()
+        return True
+
+    def _write_fd(self) -> int:
+        if _is_native(self._inner):
+            return self._inner._write_fd()
+        return self._inner.get_fd()
+
+    def _describe(self) -> str:
+        return f"over {self._inner!r}"
+
+
+def _is_native(channel: object) -> bool:
+    """Whether ``channel`` keeps its output buffer the way this package does."""
+    return isinstance(channel, Channel) and type(channel).write in (Channel.write, LineChannel.write)

@@ -1,0 +1,142 @@
+"""A channel over a pair of descriptors: pipes, a child's stdio, a terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from typing import Protocol
+
+from .channel import DEFAULT_MAX_PENDING, Channel
+from .errors import EndpointClosedException
+from .splitter import DEFAULT_MAX_LINE_LENGTH
+
+__all__ = ["PipeChannel"]
+
+
+class _HasFileno(Protocol):
+    def fileno(self) -> int: ...  # pragma: no cover
+
+
+#: A descriptor number or an object with ``fileno()``.
+FileLike = int | _HasFileno
+
+
+class _End:
+    """One owned descriptor: its number, its original flags, its file object."""
+
+    __slots__ = ("fd", "flags", "owner")
+
+    def __init__(self, target: FileLike, role: str, access: tuple[int, ...]) -> None:
+        self.owner = None if isinstance(target, int) else target
+        self.fd = _fileno(target, role)
+        try:
+            self.flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+        except OSError as err:
+            raise ValueError(f"{role} {self.fd} is not an open file descriptor") from err
+        if self.flags & os.O_ACCMODE not in access:
+            raise ValueError(f"{role} {self.fd} is not open for {'reading' if role == 'faucet' else 'writing'}")
+        if not self.flags & os.O_NONBLOCK:
+            fcntl.fcntl(self.fd, fcntl.F_SETFL, self.flags | os.O_NONBLOCK)
+
+    def close(self) -> None:
+        # The flags live in the open file description, which a terminal or an
+        # inherited stdout shares with other processes: put them back.
+        if not self.flags & os.O_NONBLOCK:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self.fd, fcntl.F_SETFL, self.flags)
+        if self.owner is not None and hasattr(self.owner, "close"):
+            self.owner.close()
+        else:
+            with contextlib.suppress(OSError):  # closed behind our back: nothing to free
+                os.close(self.fd)
+
+
+class PipeChannel(Channel):
+    """A channel reading from ``faucet`` and writing to ``sink``.
+
+    Each may be a descriptor number or an object with ``fileno()`` (such as
+    ``Popen.stdout``); at least one must be given, and both make the channel
+    bidirectional. Both are switched to non-blocking mode. The channel owns
+    them: ``close()`` closes them (a file object through its own ``close()``),
+    after restoring their original blocking mode. Raises ``ValueError`` for a
+    descriptor that is not open, or not open in the needed direction.
+    """
+
+    __slots__ = ("_in", "_out")
+
+    def __init__(
+        self,
+        faucet: FileLike | None = None,
+        sink: FileLike | None = None,
+        *,
+        buffering: str | None = "bytes",
+        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        super().__init__(buffering=buffering, max_line_length=max_line_length, max_pending=max_pending)
+        if faucet is None and sink is None:
+            raise ValueError("PipeChannel needs a faucet (to read), a sink (to write) or both")
+        self._in = None if faucet is None else _End(faucet, "faucet", (os.O_RDONLY, os.O_RDWR))
+        self._out = None if sink is None else _End(sink, "sink", (os.O_WRONLY, os.O_RDWR))
+
+    def get_fd(self) -> int:
+        """The faucet's descriptor; ``NotImplementedError`` if there is none."""
+        if self._closed:
+            raise EndpointClosedException(f"{self!r} is closed")
+        if self._in is None:
+            return super().get_fd()
+        return self._in.fd
+
+    def _read(self) -> bytes:
+        if self._in is None:
+            return super()._read()
+        try:
+            data = os.read(self._in.fd, self.read_size)
+        except BlockingIOError:
+            return b""
+        except OSError as err:
+            if err.errno == errno.EINTR:  # pragma: no cover - PEP 475 retries
+                return b""
+            raise EndpointClosedException(f"{self!r}: read failed ({err})") from err
+        if not data:
+            raise EndpointClosedException(f"{self!r}: end of file")
+        return data
+
+    def _writable(self) -> bool:
+        return self._out is not None
+
+    def _send(self, buffers: list[bytes | memoryview]) -> int:
+        assert self._out is not None
+        if len(buffers) == 1:
+            return os.write(self._out.fd, buffers[0])
+        return os.writev(self._out.fd, buffers)
+
+    def _write_fd(self) -> int:
+        assert self._out is not None
+        return self._out.fd
+
+    def _release(self) -> None:
+        ends = [end for end in (self._in, self._out) if end is not None]
+        if len(ends) == 2 and ends[0].fd == ends[1].fd and ends[0].owner is ends[1].owner:
+            ends.pop()  # one descriptor given as both faucet and sink
+        for end in ends:
+            end.close()
+
+    def _describe(self) -> str:
+        faucet = "-" if self._in is None else str(self._in.fd)
+        sink = "-" if self._out is None else str(self._out.fd)
+        return f"faucet={faucet} sink={sink}"
+
+
+def _fileno(target: FileLike, role: str) -> int:
+    if isinstance(target, bool) or not (isinstance(target, int) or hasattr(target, "fileno")):
+        raise TypeError(f"{role} must be a descriptor number or have fileno(), not {type(target).__name__}")
+    try:
+        fd = target if isinstance(target, int) else target.fileno()
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{role} {target!r} has no usable descriptor: {err}") from err
+    if fd < 0:
+        raise ValueError(f"{role} {fd} is not an open file descriptor")
+    return fd

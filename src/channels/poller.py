@@ -1,0 +1,479 @@
+"""``Poller``: waits on many channels and servers at once, without threads."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import errno
+import logging
+import os
+import select
+import selectors
+import socket
+import time
+import weakref
+from types import TracebackType
+from typing import Any
+
+from .channel import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
+from .errors import EndpointClosedException, LineTooLongError
+from .sockets import SocketChannel
+from .splitter import DEFAULT_MAX_LINE_LENGTH
+
+__all__ = ["Poller", "PollResult"]
+
+_LOG = logging.getLogger("channels.poller")
+
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
+_NATIVE_READ = Channel.read
+
+#: One entry of ``poll()``'s result: ``(data, channel)`` or
+#: ``((address, client_channel), server_socket)``.
+PollResult = tuple[bytes, Any] | tuple[tuple[Any, SocketChannel], socket.socket]
+
+# Clients accepted per server per poll: enough to drain a burst, few enough
+# that a connection storm cannot starve channels that already have data.
+_ACCEPT_BATCH = 64
+
+# Lines taken from a foreign (read()-overriding) line channel per poll; the
+# rest waits for the next poll, which then does not block.
+_FOREIGN_LINE_BATCH = 1024
+
+# accept() errors that concern one client only: skip it and go on.
+_CLIENT_GONE = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
+
+# accept() errors that say the process is out of something: back off.
+_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+_BACKOFF_FIRST = 0.05
+_BACKOFF_MAX = 1.0
+
+
+class Poller:
+    """Multiplexes registered channels and listening sockets.
+
+    Built on :mod:`selectors` (epoll on Linux, kqueue on BSD and macOS), so a
+    poll costs what the ready channels cost, not what the idle ones do.
+    Clients accepted from servers are wrapped in :class:`SocketChannel` with
+    this poller's ``buffering``, ``max_line_length`` and ``max_pending``.
+
+    A registered channel may hold small writes until the next :meth:`poll`,
+    which sends them (one system call per channel and loop turn) and then
+    watches write readiness for whatever the peer did not take yet.
+    """
+
+    def __init__(
+        self,
+        *,
+        buffering: str | None = "bytes",
+        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        self._buffering = check_buffering(buffering)
+        self._max_line_length = max_line_length
+        self._max_pending = max_pending
+        self._selector = selectors.DefaultSelector()
+        self._channels: dict[int, Any] = {}  # read descriptor -> channel
+        self._fds: dict[int, int] = {}  # id(channel) -> read descriptor
+        self._servers: dict[int, socket.socket] = {}
+        self._paused: dict[int, float] = {}  # server descriptor -> resume time
+        self._backoff: dict[int, float] = {}  # server descriptor -> next pause
+        self._writing: dict[int, Channel] = {}  # watched write descriptor -> channel
+        self._held_output: list[Channel] = []
+        self._held_input: list[Any] = []
+        self._ended: list[Any] = []
+        self._reserve: int | None = None
+        _live_pollers.add(self)
+
+    @property
+    def buffering(self) -> str:
+        """The buffering given to accepted clients: ``'line'`` or ``'bytes'``."""
+        return self._buffering
+
+    def __len__(self) -> int:
+        """How many channels are registered (servers not counted)."""
+        return len(self._channels)
+
+    def register(self, channel: Channel) -> None:
+        """Watch ``channel`` for reading; doing it twice is harmless.
+
+        Raises ``ValueError`` if the channel cannot be read, if another
+        channel or server is registered on its descriptor, or if it is
+        registered with another poller; :class:`EndpointClosedException` if
+        it is closed.
+        """
+        if id(channel) in self._fds:
+            return
+        try:
+            fd = channel.get_fd()
+        except NotImplementedError as err:
+            raise ValueError(f"{channel!r} cannot be registered: it cannot be read") from err
+        self._claim(fd, channel)
+        native = _is_native(channel)
+        if native and channel._poller is not None:
+            raise ValueError(f"{channel!r} is already registered with another Poller")
+        try:
+            self._selector.register(fd, _READ)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{channel!r} cannot be registered: descriptor {fd} is not open ({err})") from err
+        self._channels[fd] = channel
+        self._fds[id(channel)] = fd
+        if native:
+            channel._poller = self
+            if channel.pending_output:
+                self._watch_write(channel)
+            splitter = channel._splitter
+            if splitter is not None and splitter.has_line():
+                self._held_input.append(channel)
+        _LOG.debug("registered %r", channel)
+
+    def unregister(self, channel: Channel | socket.socket) -> None:
+        """Stop watching a channel or a server; silent if it is not watched.
+
+        Works on channels and sockets that are already closed.
+        """
+        for fd, server in list(self._servers.items()):
+            if server is channel:
+                self._drop_server(fd)
+                return
+        if id(channel) in self._fds:
+            self._forget(channel)
+            _LOG.debug("unregistered %r", channel)
+
+    def add_server(self, sock: socket.socket) -> None:
+        """Accept clients from ``sock``, a listening TCP or Unix socket.
+
+        Each client is wrapped in a :class:`SocketChannel`, registered, and
+        reported by :meth:`poll` as ``((address, channel), sock)``.
+        """
+        if not isinstance(sock, socket.socket):
+            raise TypeError(f"add_server() takes a listening socket.socket, not {type(sock).__name__}")
+        if sock.fileno() < 0:
+            raise ValueError("add_server() needs an open socket; this one is closed")
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            raise ValueError("add_server() needs a listening socket: call listen() on it first")
+        fd = sock.fileno()
+        if fd in self._servers:
+            return
+        self._claim(fd, sock)
+        sock.setblocking(False)
+        self._selector.register(fd, _READ)
+        self._servers[fd] = sock
+        if self._reserve is None:
+            self._reserve = _open_reserve()
+
+    def poll(self, timeout: float | None = None) -> list[PollResult]:
+        """Wait up to ``timeout`` seconds (``None``: no limit) for activity.
+
+        Returns a list of ``(data, channel)`` for channels with data (one
+        entry per line for line-buffered channels, never one with empty data
+        for a live channel); ``(b'', channel)`` once for each channel that
+        ended, which is then forgotten; and ``((address, client), server)``
+        for each client accepted (already registered).
+        """
+        self._send_held_output()
+        if self._ended or self._held_input:
+            timeout = 0
+        if self._paused:
+            timeout = self._until_resume(timeout)
+        ready = self._selector.select(timeout)
+        result: list[Any] = []
+        if self._ended:
+            result.extend((b"", channel) for channel in self._ended)
+            self._ended.clear()
+        channels = self._channels
+        for key, mask in ready:
+            fd = key.fd
+            if mask & _WRITE:
+                self._on_writable(fd)
+            if mask & _READ:
+                channel = channels.get(fd)
+                if channel is not None:
+                    self._read_from(channel, result)
+                elif fd in self._servers:
+                    self._accept(fd, result)
+        if self._held_input:
+            self._read_held_input(result)
+        if self._paused:
+            self._resume_servers()
+        return result
+
+    def close_all(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
+        """Close every registered channel and server.
+
+        Pending output of all channels is sent concurrently, for at most
+        ``timeout`` seconds in all; what is left then is dropped (logged).
+        The channels are not reported by later polls.
+        """
+        channels = list(self._channels.values())
+        for channel in channels:
+            self._forget(channel)
+        self._ended.clear()
+        _flush_together([ch for ch in channels if _is_native(ch)], timeout)
+        for channel in channels:
+            if _is_native(channel) and channel.pending_output:
+                _LOG.warning("%r: closing dropped %d pending bytes", channel, channel.pending_output)
+                channel.abort()
+            else:
+                channel.close()
+        for fd in list(self._servers):
+            self._servers[fd].close()
+            self._drop_server(fd)
+
+    def close(self) -> None:
+        """:meth:`close_all`, then free the poller's own descriptors."""
+        self.close_all()
+        self._selector.close()
+        if self._reserve is not None:
+            os.close(self._reserve)
+            self._reserve = None
+        _live_pollers.discard(self)
+
+    def __enter__(self) -> Poller:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- called by channels --------------------------------------------------
+
+    def _hold_output(self, channel: Channel) -> None:
+        """``channel`` has output for the next poll to send."""
+        self._held_output.append(channel)
+
+    def _hold_input(self, channel: Channel) -> None:
+        """``channel`` has lines in memory, where the selector cannot see them."""
+        self._held_input.append(channel)
+
+    def _channel_closed(self, channel: Channel) -> None:
+        """``channel`` is being closed by its owner: report its end once."""
+        if id(channel) in self._fds:
+            self._forget(channel)
+            self._ended.append(channel)
+        channel._poller = None
+
+    # -- reading --------------------------------------------------------------
+
+    def _read_from(self, channel: Any, result: list[Any]) -> None:
+        if type(channel).read is _NATIVE_READ:
+            ended = channel._poll_read(result)
+        else:
+            ended = _read_foreign(channel, result, self)
+        if ended:
+            self._forget(channel)
+
+    def _read_held_input(self, result: list[Any]) -> None:
+        held, self._held_input = self._held_input, []
+        done = {id(entry[1]) for entry in result}
+        for channel in held:
+            if id(channel) in self._fds and id(channel) not in done:
+                done.add(id(channel))
+                self._read_from(channel, result)
+
+    # -- writing --------------------------------------------------------------
+
+    def _send_held_output(self) -> None:
+        if not self._held_output:
+            return
+        held, self._held_output = self._held_output, []
+        for channel in held:
+            if not channel._flush_for_poller() and id(channel) in self._fds:
+                self._watch_write(channel)
+
+    def _watch_write(self, channel: Channel) -> None:
+        fd = channel._write_fd()
+        if fd in self._writing:
+            return
+        self._writing[fd] = channel
+        if self._channels.get(fd) is channel:
+            self._selector.modify(fd, _READ | _WRITE)
+        else:
+            self._selector.register(fd, _WRITE)
+
+    def _unwatch_write(self, fd: int) -> None:
+        channel = self._writing.pop(fd)
+        try:
+            if self._channels.get(fd) is channel:
+                self._selector.modify(fd, _READ)
+            else:
+                self._selector.unregister(fd)
+        except (KeyError, ValueError, OSError):
+            pass  # the descriptor is already gone
+
+    def _on_writable(self, fd: int) -> None:
+        channel = self._writing.get(fd)
+        if channel is not None and channel._flush_for_poller():
+            self._unwatch_write(fd)
+
+    # -- servers --------------------------------------------------------------
+
+    def _accept(self, fd: int, result: list[Any]) -> None:
+        server = self._servers[fd]
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                sock, address = server.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as err:
+                if err.errno in _CLIENT_GONE:
+                    _LOG.debug("accept on %r: client gone (%s)", server, err)
+                    continue
+                self._out_of_resources(fd, err)
+                return
+            try:
+                client = SocketChannel(
+                    sock,
+                    buffering=self._buffering,
+                    max_line_length=self._max_line_length,
+                    max_pending=self._max_pending,
+                )
+            except (OSError, ValueError) as err:  # pragma: no cover - the client vanished at once
+                _LOG.debug("accepted client unusable (%s)", err)
+                sock.close()
+                continue
+            self.register(client)
+            result.append(((address, client), server))
+        self._backoff.pop(fd, None)
+
+    def _out_of_resources(self, fd: int, err: OSError) -> None:
+        """Accept failed for lack of descriptors or memory: back off.
+
+        Twisted, Tornado and asyncio log and try again on the next loop turn,
+        which spins while the client waits in the backlog; trio sleeps, and
+        the client waits, unanswered, for as long as the shortage lasts.
+        libuv keeps a spare descriptor: it frees it, accepts the waiting
+        client and closes it at once, so the client sees a clean refusal.
+        We do as libuv does, and also stop watching the server for a
+        doubling pause (50 ms up to 1 s) so that poll() never spins.
+        """
+        server = self._servers[fd]
+        if err.errno in (errno.EMFILE, errno.ENFILE) and self._reserve is not None:
+            os.close(self._reserve)
+            self._reserve = None
+            try:
+                sock, _ = server.accept()
+                sock.close()
+            except OSError:
+                pass
+            self._reserve = _open_reserve()
+        pause = self._backoff.get(fd, _BACKOFF_FIRST)
+        self._backoff[fd] = min(pause * 2, _BACKOFF_MAX)
+        _LOG.warning("accept on %r failed (%s); pausing it for %.2fs", server, err, pause)
+        self._selector.unregister(fd)
+        self._paused[fd] = time.monotonic() + pause
+
+    def _until_resume(self, timeout: float | None) -> float:
+        wait = max(0.0, min(self._paused.values()) - time.monotonic())
+        return wait if timeout is None else min(timeout, wait)
+
+    def _resume_servers(self) -> None:
+        now = time.monotonic()
+        for fd, until in list(self._paused.items()):
+            if until <= now:
+                del self._paused[fd]
+                self._selector.register(fd, _READ)
+
+    def _drop_server(self, fd: int) -> None:
+        del self._servers[fd]
+        self._backoff.pop(fd, None)
+        if self._paused.pop(fd, None) is None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(fd)
+
+    # -- bookkeeping ----------------------------------------------------------
+
+    def _claim(self, fd: int, owner: object) -> None:
+        """Check that nothing else is registered on ``fd``."""
+        if fd in self._servers:
+            raise ValueError(f"descriptor {fd} is already registered for server {self._servers[fd]!r}")
+        current = self._channels.get(fd)
+        if current is None:
+            return
+        if not _is_native(current) and not _still_on(current, fd):
+            # A foreign channel closed without telling us; its number is reused.
+            self._forget(current)
+            self._ended.append(current)
+            return
+        raise ValueError(f"descriptor {fd} is already registered for {current!r}")
+
+    def _forget(self, channel: Any) -> None:
+        fd = self._fds.pop(id(channel))
+        del self._channels[fd]
+        for wfd, writer in list(self._writing.items()):
+            if writer is channel:
+                self._unwatch_write(wfd)
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(fd)
+        if _is_native(channel):
+            channel._poller = None
+
+
+def _is_native(channel: object) -> bool:
+    return isinstance(channel, Channel) and hasattr(channel, "_pending")
+
+
+def _still_on(channel: Any, fd: int) -> bool:
+    try:
+        return bool(channel.get_fd() == fd)
+    except Exception:
+        return False
+
+
+def _read_foreign(channel: Any, result: list[Any], poller: Poller) -> bool:
+    """Read a channel that overrides ``read()`` through ``read()`` itself."""
+    try:
+        if getattr(channel, "buffering", "bytes") != "line":
+            data = channel.read()
+            if data:
+                result.append((data, channel))
+            return False
+        for _ in range(_FOREIGN_LINE_BATCH):
+            try:
+                data = channel.read()
+            except LineTooLongError as err:
+                _LOG.warning("%r: %s", channel, err)
+                continue
+            if not data:
+                return False
+            result.append((data, channel))
+        poller._held_input.append(channel)
+        return False
+    except EndpointClosedException:
+        result.append((b"", channel))
+        return True
+
+
+def _flush_together(channels: list[Channel], timeout: float | None) -> None:
+    """Send the pending output of all ``channels`` at once, within ``timeout``."""
+    waiting = [ch for ch in channels if ch.pending_output and not ch._flush_for_poller()]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while waiting:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return
+        watcher = select.poll()
+        for channel in waiting:
+            watcher.register(channel._write_fd(), select.POLLOUT)
+        watcher.poll(None if remaining is None else int(remaining * 1000) + 1)
+        waiting = [ch for ch in waiting if not ch._flush_for_poller()]
+
+
+def _open_reserve() -> int | None:
+    try:
+        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+# Output held for a poll that never comes (the program exits after its last
+# write) would be lost; send what the peers take at exit.
+_live_pollers: weakref.WeakSet[Poller] = weakref.WeakSet()
+
+
+@atexit.register
+def _send_held_output_at_exit() -> None:
+    for poller in list(_live_pollers):
+        poller._send_held_output()
