@@ -213,20 +213,20 @@ class Channel(metaclass=ABCMeta):
                 f"write of {size} bytes refused: {self._pending_size} bytes are already "
                 f"pending and max_pending is {self.max_pending}; the peer is not reading"
             )
-        self._pending.extend(chunks)
-        self._pending_size += size
-        if self._poller is not None and self._pending_size < _BATCH_LIMIT:
-            if copy_needed:
-                self._own_pending()
+        if self._poller is not None and self._pending_size + size < _BATCH_LIMIT:
+            self._pending.extend(_owned(chunks) if copy_needed else chunks)
+            self._pending_size += size
             if not self._flush_queued:
                 self._flush_queued = True
                 self._poller._hold_output(self)
             return
+        self._pending.extend(chunks)
+        self._pending_size += size
         try:
             self._flush_pending()
         finally:
-            if copy_needed and self._pending:
-                self._own_pending()
+            if copy_needed:
+                self._own_tail(len(chunks))
         if self._pending and self._poller is not None and not self._flush_queued:
             self._flush_queued = True
             self._poller._hold_output(self)
@@ -413,11 +413,14 @@ class Channel(metaclass=ABCMeta):
             pending.popleft()
             sent -= size
 
-    def _own_pending(self) -> None:
-        """Copy pending views of the caller's mutable buffers, which may change."""
-        self._pending = deque(
-            bytes(chunk) if type(chunk) is memoryview and not chunk.readonly else chunk for chunk in self._pending
-        )
+    def _own_tail(self, count: int) -> None:
+        """Copy the caller's mutable buffers among the last ``count`` pending
+        chunks: the caller may change them once ``write()`` returns."""
+        pending = self._pending
+        for index in range(max(0, len(pending) - count), len(pending)):
+            chunk = pending[index]
+            if type(chunk) is memoryview and not chunk.readonly:
+                pending[index] = bytes(chunk)
 
     def _write_failed(self, err: OSError) -> EndpointClosedException:
         self._write_error = err
@@ -486,6 +489,11 @@ def _as_buffers(data: tuple[Buffer, ...]) -> tuple[list[bytes | memoryview], int
             chunks.append(chunk)
             size += len(chunk)
     return chunks, size, copy_needed
+
+
+def _owned(chunks: list[bytes | memoryview]) -> list[bytes | memoryview]:
+    """``chunks`` with views of mutable buffers replaced by copies."""
+    return [bytes(chunk) if type(chunk) is memoryview and not chunk.readonly else chunk for chunk in chunks]
 
 
 def _byte_view(chunk: object) -> memoryview:

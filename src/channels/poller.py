@@ -217,9 +217,9 @@ class Poller:
                 channel.abort()
             else:
                 channel.close()
-        for fd in list(self._servers):
-            self._servers[fd].close()
+        for fd, server in list(self._servers.items()):
             self._drop_server(fd)
+            server.close()
 
     def close(self) -> None:
         """:meth:`close_all`, then free the poller's own descriptors."""
