@@ -34,6 +34,7 @@ import time
 import warnings
 from abc import ABCMeta
 from collections import deque
+from collections.abc import Sequence
 from itertools import islice, repeat
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal
@@ -204,8 +205,14 @@ class Channel(metaclass=ABCMeta):
         :class:`EndpointClosedException` if the peer is gone or the channel
         is closed.
         """
-        chunks, size, copy_needed = _as_buffers(data)
-        self._check_writable()
+        if len(data) == 1 and type(data[0]) is bytes:
+            chunks: Sequence[bytes | memoryview] = data  # type: ignore[assignment]
+            size = len(data[0])
+            copy_needed = False
+        else:
+            chunks, size, copy_needed = _as_buffers(data)
+        if self._closed or self._write_error is not None or not self._writable():
+            self._check_writable()
         if not size:
             return
         if self._pending_size + size > self.max_pending:
@@ -491,7 +498,7 @@ def _as_buffers(data: tuple[Buffer, ...]) -> tuple[list[bytes | memoryview], int
     return chunks, size, copy_needed
 
 
-def _owned(chunks: list[bytes | memoryview]) -> list[bytes | memoryview]:
+def _owned(chunks: Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
     """``chunks`` with views of mutable buffers replaced by copies."""
     return [bytes(chunk) if type(chunk) is memoryview and not chunk.readonly else chunk for chunk in chunks]
 

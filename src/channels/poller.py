@@ -324,12 +324,7 @@ class Poller:
                 self._out_of_resources(fd, err)
                 return
             try:
-                client = SocketChannel(
-                    sock,
-                    buffering=self._buffering,
-                    max_line_length=self._max_line_length,
-                    max_pending=self._max_pending,
-                )
+                client = self._make_client(server, sock)
             except (OSError, ValueError) as err:  # pragma: no cover - the client vanished at once
                 _LOG.debug("accepted client unusable (%s)", err)
                 sock.close()
@@ -337,6 +332,15 @@ class Poller:
             self.register(client)
             result.append(((address, client), server))
         self._backoff.pop(fd, None)
+
+    def _make_client(self, server: socket.socket, sock: socket.socket) -> Channel:
+        """Wrap a socket accepted from ``server`` in the channel it calls for."""
+        return SocketChannel(
+            sock,
+            buffering=self._buffering,
+            max_line_length=self._max_line_length,
+            max_pending=self._max_pending,
+        )
 
     def _out_of_resources(self, fd: int, err: OSError) -> None:
         """Accept failed for lack of descriptors or memory: back off.

@@ -78,10 +78,10 @@ class LineSplitter:
             first = 1
         if pieces[-1][-1:] != _NL and len(pieces) > first:
             tail = pieces.pop()
-            self._queue(pieces, first)
+            self._queue(pieces, first, len(data))
             self._grow_tail(tail)
         else:
-            self._queue(pieces, first)
+            self._queue(pieces, first, len(data))
 
     def next_line(self) -> bytes | None:
         """Take the next complete line, or ``None`` if there is none yet.
@@ -128,14 +128,15 @@ class LineSplitter:
     def _too_long(self) -> LineTooLongError:
         return LineTooLongError(f"a line longer than max_line_length={self.max_line_length} bytes was discarded")
 
-    def _queue(self, lines: list[bytes], first: int) -> None:
-        """Queue ``lines[first:]``, each a complete line."""
+    def _queue(self, lines: list[bytes], first: int, chunk_size: int) -> None:
+        """Queue ``lines[first:]``, complete lines cut from a chunk of ``chunk_size`` bytes."""
         if first >= len(lines):
             return
         if first:
             del lines[:first]
         limit = self.max_line_length
-        if limit is not None and max(map(len, lines)) > limit + 1:
+        # A chunk no longer than a line may be cannot hold an overlong line.
+        if limit is not None and chunk_size > limit + 1 and max(map(len, lines)) > limit + 1:
             self._ready.extend(line if len(line) <= limit + 1 else None for line in lines)
         else:
             self._ready.extend(lines)
