@@ -33,9 +33,8 @@ import select
 import time
 import warnings
 from abc import ABCMeta
-from collections import deque
 from collections.abc import Sequence
-from itertools import islice, repeat
+from itertools import repeat
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
@@ -131,7 +130,8 @@ class Channel(metaclass=ABCMeta):
         self.max_pending = max_pending
         #: Bytes asked for by one read system call.
         self.read_size = DEFAULT_READ_SIZE
-        self._pending: deque[bytes | memoryview] = deque()
+        # A list, not a deque: an empty deque costs 760 bytes per idle channel.
+        self._pending: list[bytes | memoryview] = []
         self._pending_size = 0
         self._closed = False
         self._eof: EndpointClosedException | None = None
@@ -391,10 +391,10 @@ class Channel(metaclass=ABCMeta):
         pending = self._pending
         while pending:
             if len(pending) <= _IOV_MAX:
-                buffers = list(pending)
+                buffers = pending
                 offered = self._pending_size
             else:
-                buffers = list(islice(pending, _IOV_MAX))
+                buffers = pending[:_IOV_MAX]
                 offered = sum(map(len, buffers))
             try:
                 sent = self._send(buffers)
@@ -411,14 +411,16 @@ class Channel(metaclass=ABCMeta):
         """Drop ``sent`` bytes from the front of the pending output."""
         pending = self._pending
         self._pending_size -= sent
-        while sent:
-            head = pending[0]
-            size = len(head)
+        done = 0
+        for chunk in pending:
+            size = len(chunk)
             if sent < size:
-                pending[0] = memoryview(head)[sent:]
-                return
-            pending.popleft()
+                break
             sent -= size
+            done += 1
+        del pending[:done]
+        if sent:
+            pending[0] = memoryview(pending[0])[sent:]
 
     def _own_tail(self, count: int) -> None:
         """Copy the caller's mutable buffers among the last ``count`` pending
