@@ -5,12 +5,14 @@ multiplex many with :class:`~channels.poller.Poller`, and unit-test it with
 :class:`~channels.testing.TestChannel`.
 """
 
+from .address import connect, listen
 from .channel import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, DEFAULT_READ_SIZE, Channel
 from .errors import ChannelError, EndpointClosedException, LineTooLongError, WriteBufferFullError
-from .lines import LineChannel
+from .lines import ChannelLike, LineChannel
 from .pipe import PipeChannel
 from .poller import Poller
-from .sockets import SocketChannel
+from .process import ProcessChannel
+from .sockets import PeerCredentials, SocketChannel
 from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
 
 __version__ = "0.3.0"
@@ -22,12 +24,17 @@ __all__ = [
     "DEFAULT_READ_SIZE",
     "Channel",
     "ChannelError",
+    "ChannelLike",
     "EndpointClosedException",
     "LineChannel",
     "LineSplitter",
     "LineTooLongError",
+    "PeerCredentials",
     "PipeChannel",
     "Poller",
+    "ProcessChannel",
     "SocketChannel",
     "WriteBufferFullError",
+    "connect",
+    "listen",
 ]

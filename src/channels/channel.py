@@ -14,6 +14,15 @@ four hooks:
     Closes the descriptors.
 ``get_fd()`` / ``_write_fd()``
     The descriptors to watch for reading and for writing.
+``_shutdown_write()`` (optional)
+    Ends the write direction alone, so that the peer sees end of file (a
+    socket's ``SHUT_WR``, closing a pipe's write end). Pending output has
+    been sent or dropped before it is called. Without it, ``shutdown_write()``
+    raises ``NotImplementedError``.
+``_output_wait()`` / ``_input_wait()`` (optional)
+    What pending output and ``read()`` wait for: a descriptor and
+    ``POLLOUT`` or ``POLLIN``. Only a channel whose write can need a read
+    first, or the reverse (TLS), says anything but the obvious.
 
 Everything else lives here, once: line splitting, the outgoing buffer, flush,
 close with linger, and the hand-off to a :class:`~channels.poller.Poller`.
@@ -36,7 +45,7 @@ from abc import ABCMeta
 from collections.abc import Sequence
 from itertools import repeat
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from .errors import EndpointClosedException, WriteBufferFullError
 from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
@@ -59,6 +68,9 @@ __all__ = [
 _LOG = logging.getLogger("channels.channel")
 
 Buffering = Literal["line", "bytes"]
+
+# ``with PipeChannel(...) as channel`` types ``channel`` as a PipeChannel.
+_ChannelT = TypeVar("_ChannelT", bound="Channel")
 
 #: Bytes asked for by one read system call. One read per ready channel per
 #: ``Poller.poll()``, so this is also the per-poll read cap that keeps one busy
@@ -252,7 +264,8 @@ class Channel(metaclass=ABCMeta):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
-            _wait_writable(self._write_fd(), remaining)
+            wait_fd, wait_events = self._output_wait()
+            _wait_for(wait_fd, wait_events, remaining)
         return True
 
     def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
@@ -284,6 +297,39 @@ class Channel(metaclass=ABCMeta):
         if not self._closed:
             self._shut()
 
+    def shutdown_write(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
+        """End the write direction only: the peer sees end of file, and this
+        side goes on reading what the peer still sends.
+
+        Pending output is delivered first, waiting at most ``timeout`` seconds
+        as :meth:`close` does; what the peer has not taken by then is dropped
+        and a warning is logged. Afterwards ``write()`` and ``flush()`` raise
+        :class:`EndpointClosedException`; ``read()`` is unaffected. Doing it
+        again does nothing. Raises ``NotImplementedError`` if the channel
+        cannot end its write side alone (nothing is dropped then), and
+        :class:`EndpointClosedException` if it is closed.
+        """
+        if self._closed:
+            raise EndpointClosedException(f"{self!r} is closed")
+        if isinstance(self._write_error, EndpointClosedException):
+            return  # already shut down
+        if not self._writable():
+            raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no write side to shut down")
+        delivered = True
+        if self._pending_size and self._write_error is None:
+            with contextlib.suppress(EndpointClosedException):  # the peer is gone: nothing more to deliver
+                delivered = self.flush(timeout)
+        if self._poller is not None:
+            self._poller._output_ended(self)  # before the hook may free the write descriptor
+        self._shutdown_write()
+        if not delivered:
+            _LOG.warning(
+                "%r: shutting down dropped %d bytes the peer did not take within %ss", self, self._pending_size, timeout
+            )
+        self._pending.clear()
+        self._pending_size = 0
+        self._write_error = EndpointClosedException(f"{self!r} was shut down for writing")
+
     # -- hooks for concrete channels ---------------------------------------
 
     def _read(self) -> bytes:
@@ -305,9 +351,32 @@ class Channel(metaclass=ABCMeta):
         """The descriptor to watch for write readiness."""
         return self.get_fd()
 
+    def _output_wait(self) -> tuple[int, int]:
+        """What pending output waits for: a descriptor and ``select.POLLOUT``
+        or ``select.POLLIN``. Readable, for a channel whose write needs the
+        peer's reply first (TLS during a handshake)."""
+        return self._write_fd(), select.POLLOUT
+
+    def _input_wait(self) -> tuple[int, int]:
+        """What ``read()`` waits for, as :meth:`_output_wait` says it (a TLS
+        read may need to write first)."""
+        return self.get_fd(), select.POLLIN
+
+    def _shutdown_write(self) -> None:
+        """End the write direction; see the module docstring."""
+        raise NotImplementedError(f"{type(self).__name__} cannot shut down its write side alone")
+
     # -- shared machinery ---------------------------------------------------
 
     def _read_line(self, splitter: LineSplitter) -> bytes:
+        try:
+            return self._next_line(splitter)
+        finally:
+            if self._poller is not None and splitter.has_line():
+                # Lines are left in memory, where poll() cannot see them.
+                self._poller._hold_input(self)
+
+    def _next_line(self, splitter: LineSplitter) -> bytes:
         line = splitter.next_line()
         if line is None and self._eof is None:
             try:
@@ -322,9 +391,6 @@ class Channel(metaclass=ABCMeta):
                 if line is None:
                     return b""
         if line is not None:
-            if self._poller is not None and splitter.has_line():
-                # Lines are left in memory, where poll() cannot see them.
-                self._poller._hold_input(self)
             return line
         assert self._eof is not None
         rest = splitter.finish()
@@ -383,6 +449,8 @@ class Channel(metaclass=ABCMeta):
             raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no descriptor to write to")
         if self._closed:
             raise EndpointClosedException(f"{self!r} is closed")
+        if isinstance(self._write_error, EndpointClosedException):
+            raise _again(self._write_error)  # shut down by shutdown_write()
         if self._write_error is not None:
             raise EndpointClosedException(f"{self!r}: the peer is gone ({self._write_error})") from self._write_error
 
@@ -428,7 +496,7 @@ class Channel(metaclass=ABCMeta):
         pending = self._pending
         for index in range(max(0, len(pending) - count), len(pending)):
             chunk = pending[index]
-            if type(chunk) is memoryview and not chunk.readonly:
+            if _may_change(chunk):
                 pending[index] = bytes(chunk)
 
     def _write_failed(self, err: OSError) -> EndpointClosedException:
@@ -449,7 +517,7 @@ class Channel(metaclass=ABCMeta):
 
     # -- conveniences -------------------------------------------------------
 
-    def __enter__(self) -> Channel:
+    def __enter__(self: _ChannelT) -> _ChannelT:
         return self
 
     def __exit__(
@@ -459,6 +527,10 @@ class Channel(metaclass=ABCMeta):
 
     def __del__(self) -> None:
         if getattr(self, "_closed", True):
+            return
+        if type(self).close.__module__.partition(".")[0] != __package__:
+            # A subclass with its own close() (the 0.2 style) may never call
+            # ours, so ``_closed`` cannot tell whether it was closed.
             return
         warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
         self._closed = True
@@ -494,7 +566,7 @@ def _as_buffers(data: tuple[Buffer, ...]) -> tuple[list[bytes | memoryview], int
     for item in data:
         chunk: bytes | memoryview = item if type(item) is bytes else _byte_view(item)
         if chunk:
-            copy_needed = copy_needed or (type(chunk) is memoryview and not chunk.readonly)
+            copy_needed = copy_needed or _may_change(chunk)
             chunks.append(chunk)
             size += len(chunk)
     return chunks, size, copy_needed
@@ -502,7 +574,16 @@ def _as_buffers(data: tuple[Buffer, ...]) -> tuple[list[bytes | memoryview], int
 
 def _owned(chunks: Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
     """``chunks`` with views of mutable buffers replaced by copies."""
-    return [bytes(chunk) if type(chunk) is memoryview and not chunk.readonly else chunk for chunk in chunks]
+    return [bytes(chunk) if _may_change(chunk) else chunk for chunk in chunks]
+
+
+def _may_change(chunk: bytes | memoryview) -> bool:
+    """Whether ``chunk`` is a view of a buffer the caller can still change.
+
+    A read-only view is not enough: ``memoryview(bytearray).toreadonly()``
+    still shows the caller's later changes. Only bytes are immutable.
+    """
+    return type(chunk) is memoryview and type(chunk.obj) is not bytes
 
 
 def _byte_view(chunk: object) -> memoryview:
@@ -517,7 +598,9 @@ def _byte_view(chunk: object) -> memoryview:
     return memoryview(view.tobytes())
 
 
-def _wait_writable(fd: int, timeout: float | None) -> None:
+def _wait_for(fd: int, events: int, timeout: float | None) -> bool:
+    """Wait up to ``timeout`` seconds (``None``: no limit, ``0``: none) for
+    ``events`` (``select.POLLIN``/``POLLOUT``) on ``fd``; whether they came."""
     poller = select.poll()
-    poller.register(fd, select.POLLOUT)
-    poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1))
+    poller.register(fd, events)
+    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1)))

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Protocol, TypeGuard
+
 from .channel import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel
 from .errors import EndpointClosedException
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
-__all__ = ["LineChannel"]
+__all__ = ["ChannelLike", "LineChannel"]
+
+
+class ChannelLike(Protocol):
+    """What ``LineChannel`` needs of the channel it wraps (the 0.1.1 contract)."""
+
+    def read(self) -> bytes:
+        """The bytes available now, ``b''`` if none; raises at the end."""
+
+    def write(self, *data: Buffer) -> None:
+        """Send the chunks in order."""
+
+    def close(self) -> None:
+        """Close the channel."""
+
+    def get_fd(self) -> int:
+        """A descriptor to watch for reading."""
 
 
 class LineChannel(Channel):
@@ -22,12 +40,12 @@ class LineChannel(Channel):
 
     __slots__ = ("_inner",)
 
-    def __init__(self, channel: Channel, *, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH) -> None:
+    def __init__(self, channel: ChannelLike, *, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH) -> None:
         super().__init__(buffering="line", max_line_length=max_line_length)
         self._inner = channel
 
     @property
-    def channel(self) -> Channel:
+    def channel(self) -> ChannelLike:
         """The wrapped channel."""
         return self._inner
 
@@ -71,17 +89,32 @@ class LineChannel(Channel):
         else:
             self._inner.close()
 
+    def shutdown_write(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
+        """Shut down the wrapped channel's write side; see
+        :meth:`Channel.shutdown_write`. ``NotImplementedError`` if the wrapped
+        channel has no ``shutdown_write()``."""
+        if self._closed:
+            raise EndpointClosedException(f"{self!r} is closed")
+        shutdown = getattr(self._inner, "shutdown_write", None)
+        if shutdown is None:
+            raise NotImplementedError(f"{self._inner!r} cannot shut down its write side alone")
+        if self._poller is not None:
+            self._poller._output_ended(self)
+        shutdown(timeout)
+
     def _read(self) -> bytes:
         data = self._inner.read()
         return data if type(data) is bytes else bytes(data)
 
     def _flush_pending(self) -> bool:
-        if _is_native(self._inner):
+        # Any Channel keeps its output in the base buffer (empty if it
+        # overrides write() itself), so it is safe to flush that.
+        if isinstance(self._inner, Channel):
             return self._inner._flush_pending()
         return True
 
     def _write_fd(self) -> int:
-        if _is_native(self._inner):
+        if isinstance(self._inner, Channel):
             return self._inner._write_fd()
         return self._inner.get_fd()
 
@@ -89,6 +122,8 @@ class LineChannel(Channel):
         return f"over {self._inner!r}"
 
 
-def _is_native(channel: object) -> bool:
-    """Whether ``channel`` keeps its output buffer the way this package does."""
-    return isinstance(channel, Channel) and type(channel).write in (Channel.write, LineChannel.write)
+def _is_native(channel: object) -> TypeGuard[Channel]:
+    """Whether ``channel`` closes the way this package does: ``close(timeout)``
+    and ``abort()`` both release its descriptors. A subclass that overrides
+    ``close()`` (0.1.1 style) is closed through its own ``close()``."""
+    return isinstance(channel, Channel) and type(channel).close in (Channel.close, LineChannel.close)

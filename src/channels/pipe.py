@@ -26,9 +26,10 @@ FileLike = int | _HasFileno
 class _End:
     """One owned descriptor: its number, its original flags, its file object."""
 
-    __slots__ = ("fd", "flags", "owner")
+    __slots__ = ("fd", "flags", "owner", "closed")
 
     def __init__(self, target: FileLike, role: str, access: tuple[int, ...]) -> None:
+        self.closed = False
         self.owner = None if isinstance(target, int) else target
         self.fd = _fileno(target, role)
         try:
@@ -37,10 +38,15 @@ class _End:
             raise ValueError(f"{role} {self.fd} is not an open file descriptor") from err
         if self.flags & os.O_ACCMODE not in access:
             raise ValueError(f"{role} {self.fd} is not open for {'reading' if role == 'faucet' else 'writing'}")
+
+    def make_non_blocking(self) -> None:
         if not self.flags & os.O_NONBLOCK:
             fcntl.fcntl(self.fd, fcntl.F_SETFL, self.flags | os.O_NONBLOCK)
 
     def close(self) -> None:
+        if self.closed:
+            return  # a write side shut down earlier: its number may be someone else's now
+        self.closed = True
         # The flags live in the open file description, which a terminal or an
         # inherited stdout shares with other processes: put them back.
         if not self.flags & os.O_NONBLOCK:
@@ -62,6 +68,10 @@ class PipeChannel(Channel):
     them: ``close()`` closes them (a file object through its own ``close()``),
     after restoring their original blocking mode. Raises ``ValueError`` for a
     descriptor that is not open, or not open in the needed direction.
+
+    ``shutdown_write()`` closes the sink alone, so that its reader sees end of
+    file; it raises ``NotImplementedError`` when faucet and sink are one
+    descriptor.
     """
 
     __slots__ = ("_in", "_out")
@@ -75,11 +85,19 @@ class PipeChannel(Channel):
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
-        super().__init__(buffering=buffering, max_line_length=max_line_length, max_pending=max_pending)
         if faucet is None and sink is None:
             raise ValueError("PipeChannel needs a faucet (to read), a sink (to write) or both")
-        self._in = None if faucet is None else _End(faucet, "faucet", (os.O_RDONLY, os.O_RDWR))
-        self._out = None if sink is None else _End(sink, "sink", (os.O_WRONLY, os.O_RDWR))
+        # Check everything before changing a descriptor's mode, and before the
+        # base class counts the channel as open: a refused construction leaves
+        # the caller's descriptors as they were and warns of no unclosed channel.
+        faucet_end = None if faucet is None else _End(faucet, "faucet", (os.O_RDONLY, os.O_RDWR))
+        sink_end = None if sink is None else _End(sink, "sink", (os.O_WRONLY, os.O_RDWR))
+        super().__init__(buffering=buffering, max_line_length=max_line_length, max_pending=max_pending)
+        self._in = faucet_end
+        self._out = sink_end
+        for end in (faucet_end, sink_end):
+            if end is not None:
+                end.make_non_blocking()
 
     def get_fd(self) -> int:
         """The faucet's descriptor; ``NotImplementedError`` if there is none."""
@@ -116,6 +134,14 @@ class PipeChannel(Channel):
     def _write_fd(self) -> int:
         assert self._out is not None
         return self._out.fd
+
+    def _shutdown_write(self) -> None:
+        assert self._out is not None
+        if self._in is not None and self._in.fd == self._out.fd:
+            raise NotImplementedError(
+                f"{self!r} reads and writes one descriptor: closing the write side would close the read side too"
+            )
+        self._out.close()
 
     def _release(self) -> None:
         ends = [end for end in (self._in, self._out) if end is not None]

@@ -12,12 +12,13 @@ import selectors
 import socket
 import time
 import weakref
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeGuard
 
 from .channel import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
 from .errors import EndpointClosedException, LineTooLongError
-from .sockets import SocketChannel
+from .sockets import SocketChannel, peer_credentials_of
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
 __all__ = ["Poller", "PollResult"]
@@ -79,11 +80,22 @@ class Poller:
         self._servers: dict[int, socket.socket] = {}
         self._paused: dict[int, float] = {}  # server descriptor -> resume time
         self._backoff: dict[int, float] = {}  # server descriptor -> next pause
+        self._allowed_uids: dict[int, frozenset[int]] = {}  # server descriptor -> who may connect
         self._writing: dict[int, Channel] = {}  # watched write descriptor -> channel
         self._held_output: list[Channel] = []
         self._held_input: list[Any] = []
         self._ended: list[Any] = []
         self._reserve: int | None = None
+        # wakeup() writes a byte to one end, the selector watches the other. A
+        # socket pair rather than raw pipe descriptors: once closed, a socket
+        # object raises instead of writing into whatever reused its number.
+        self._wake_send, self._wake_recv = socket.socketpair()
+        self._wake_send.setblocking(False)
+        self._wake_recv.setblocking(False)
+        self._wake_fd = self._wake_recv.fileno()
+        self._selector.register(self._wake_fd, _READ)
+        # A poller dropped without close() must not leak them (nor warn).
+        self._close_wake = weakref.finalize(self, _close_all_of, self._wake_send, self._wake_recv)
         _live_pollers.add(self)
 
     @property
@@ -139,13 +151,27 @@ class Poller:
                 return
         if id(channel) in self._fds:
             self._forget(channel)
+            if _is_native(channel) and channel._flush_queued:
+                # On its own now, the channel sends at once: no poll may come.
+                channel._flush_for_poller()
             _LOG.debug("unregistered %r", channel)
+        else:
+            # Closed by its owner: its end is no longer reported either.
+            self._ended = [ended for ended in self._ended if ended is not channel]
 
-    def add_server(self, sock: socket.socket) -> None:
+    def add_server(self, sock: socket.socket, *, allow_uids: Iterable[int] | None = None) -> None:
         """Accept clients from ``sock``, a listening TCP or Unix socket.
 
         Each client is wrapped in a :class:`SocketChannel`, registered, and
         reported by :meth:`poll` as ``((address, channel), sock)``.
+
+        ``allow_uids`` (Unix sockets only) admits only clients whose user id,
+        as the kernel reports it (``SO_PEERCRED``), is among these; others are
+        closed as they are accepted, with a warning logged on
+        ``channels.poller``, and never reported. ``ValueError`` for another
+        kind of socket, ``NotImplementedError`` where the platform cannot tell
+        a peer's user. Adding a server again does nothing and keeps its first
+        settings.
         """
         if not isinstance(sock, socket.socket):
             raise TypeError(f"add_server() takes a listening socket.socket, not {type(sock).__name__}")
@@ -153,10 +179,13 @@ class Poller:
             raise ValueError("add_server() needs an open socket; this one is closed")
         if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
             raise ValueError("add_server() needs a listening socket: call listen() on it first")
+        allowed = None if allow_uids is None else _check_allow_uids(sock, allow_uids)
         fd = sock.fileno()
         if fd in self._servers:
             return
         self._claim(fd, sock)
+        if allowed is not None:
+            self._allowed_uids[fd] = allowed
         sock.setblocking(False)
         self._selector.register(fd, _READ)
         self._servers[fd] = sock
@@ -173,7 +202,10 @@ class Poller:
         for each client accepted (already registered).
         """
         self._send_held_output()
-        if self._ended or self._held_input:
+        # Claims made while this poll reads (a foreign channel over its line
+        # cap) are for the next poll: keep them apart from those made before.
+        held_input, self._held_input = self._held_input, []
+        if self._ended or held_input:
             timeout = 0
         if self._paused:
             timeout = self._until_resume(timeout)
@@ -193,11 +225,26 @@ class Poller:
                     self._read_from(channel, result)
                 elif fd in self._servers:
                     self._accept(fd, result)
-        if self._held_input:
-            self._read_held_input(result)
+                elif fd == self._wake_fd:
+                    self._drain_wakeups()
+        if held_input:
+            self._read_held_input(held_input, result)
         if self._paused:
             self._resume_servers()
         return result
+
+    def wakeup(self) -> None:
+        """Make a :meth:`poll` that is waiting return now (or the next one at once).
+
+        Safe to call from any thread and from a signal handler: it only
+        writes a byte to a socket the poller watches, and takes no lock. That
+        poll returns what else happened, ``[]`` if nothing did. Wake-ups made
+        before a poll count as one. Does nothing once the poller is closed.
+        """
+        # BlockingIOError: the socket is full, a wake-up is already pending.
+        # Any other OSError: closed, there is no poll left to wake.
+        with contextlib.suppress(OSError):
+            self._wake_send.send(b"\0")
 
     def close_all(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
         """Close every registered channel and server.
@@ -220,11 +267,17 @@ class Poller:
         for fd, server in list(self._servers.items()):
             self._drop_server(fd)
             server.close()
+        if self._reserve is not None:
+            # Programs written for the original call only close_all(), never
+            # close(): free the spare too; add_server() opens it again.
+            os.close(self._reserve)
+            self._reserve = None
 
     def close(self) -> None:
         """:meth:`close_all`, then free the poller's own descriptors."""
         self.close_all()
         self._selector.close()
+        self._close_wake()
         if self._reserve is not None:
             os.close(self._reserve)
             self._reserve = None
@@ -248,6 +301,12 @@ class Poller:
         """``channel`` has lines in memory, where the selector cannot see them."""
         self._held_input.append(channel)
 
+    def _output_ended(self, channel: Channel) -> None:
+        """``channel`` is shutting its write side down: stop watching it."""
+        for fd, writer in list(self._writing.items()):
+            if writer is channel:
+                self._unwatch_write(fd)
+
     def _channel_closed(self, channel: Channel) -> None:
         """``channel`` is being closed by its owner: report its end once."""
         if id(channel) in self._fds:
@@ -265,8 +324,12 @@ class Poller:
         if ended:
             self._forget(channel)
 
-    def _read_held_input(self, result: list[Any]) -> None:
-        held, self._held_input = self._held_input, []
+    def _drain_wakeups(self) -> None:
+        with contextlib.suppress(OSError):  # BlockingIOError: all read
+            while self._wake_recv.recv(4096):
+                pass
+
+    def _read_held_input(self, held: list[Any], result: list[Any]) -> None:
         done = {id(entry[1]) for entry in result}
         for channel in held:
             if id(channel) in self._fds and id(channel) not in done:
@@ -323,6 +386,10 @@ class Poller:
                     continue
                 self._out_of_resources(fd, err)
                 return
+            allowed = self._allowed_uids.get(fd)
+            if allowed is not None and not _admitted(sock, allowed, server):
+                sock.close()
+                continue
             try:
                 client = self._make_client(server, sock)
             except (OSError, ValueError) as err:  # pragma: no cover - the client vanished at once
@@ -334,13 +401,20 @@ class Poller:
         self._backoff.pop(fd, None)
 
     def _make_client(self, server: socket.socket, sock: socket.socket) -> Channel:
-        """Wrap a socket accepted from ``server`` in the channel it calls for."""
-        return SocketChannel(
+        """Wrap a socket accepted from ``server`` in the channel it calls for.
+
+        A server that knows its clients' kind says so with a ``wrap_client``
+        method taking this constructor's arguments (the TLS servers of
+        :mod:`channels.tls` do); any other gets a :class:`SocketChannel`.
+        """
+        wrap_client = getattr(server, "wrap_client", None)
+        client: Channel = (SocketChannel if wrap_client is None else wrap_client)(
             sock,
             buffering=self._buffering,
             max_line_length=self._max_line_length,
             max_pending=self._max_pending,
         )
+        return client
 
     def _out_of_resources(self, fd: int, err: OSError) -> None:
         """Accept failed for lack of descriptors or memory: back off.
@@ -382,6 +456,7 @@ class Poller:
 
     def _drop_server(self, fd: int) -> None:
         del self._servers[fd]
+        self._allowed_uids.pop(fd, None)
         self._backoff.pop(fd, None)
         if self._paused.pop(fd, None) is None:
             with contextlib.suppress(KeyError, ValueError):
@@ -415,7 +490,33 @@ class Poller:
             channel._poller = None
 
 
-def _is_native(channel: object) -> bool:
+def _check_allow_uids(sock: socket.socket, allow_uids: Iterable[int]) -> frozenset[int]:
+    if sock.family != socket.AF_UNIX:
+        raise ValueError("allow_uids works on Unix sockets only: other peers have no user id to check")
+    if not hasattr(socket, "SO_PEERCRED"):  # pragma: no cover - not Linux
+        raise NotImplementedError("allow_uids needs SO_PEERCRED, which this platform does not have")
+    allowed = frozenset(allow_uids)
+    if not all(isinstance(uid, int) and not isinstance(uid, bool) for uid in allowed):
+        raise TypeError(f"allow_uids takes user ids (int), not {sorted(map(repr, allowed))}")
+    return allowed
+
+
+def _admitted(sock: socket.socket, allowed: frozenset[int], server: socket.socket) -> bool:
+    """Whether the client on ``sock`` runs as one of the ``allowed`` users."""
+    try:
+        peer = peer_credentials_of(sock)
+    except OSError as err:  # pragma: no cover - the client vanished at once
+        _LOG.debug("accepted client gone before its credentials were read (%s)", err)
+        return False
+    if peer.uid in allowed:
+        return True
+    _LOG.warning(
+        "refused client pid=%d uid=%d gid=%d on %r: uid not in allow_uids", peer.pid, peer.uid, peer.gid, server
+    )
+    return False
+
+
+def _is_native(channel: object) -> TypeGuard[Channel]:
     return isinstance(channel, Channel) and hasattr(channel, "_pending")
 
 
@@ -463,6 +564,11 @@ def _flush_together(channels: list[Channel], timeout: float | None) -> None:
             watcher.register(channel._write_fd(), select.POLLOUT)
         watcher.poll(None if remaining is None else int(remaining * 1000) + 1)
         waiting = [ch for ch in waiting if not ch._flush_for_poller()]
+
+
+def _close_all_of(*sockets: socket.socket) -> None:
+    for sock in sockets:
+        sock.close()
 
 
 def _open_reserve() -> int | None:

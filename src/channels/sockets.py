@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import struct
+from typing import NamedTuple
 
 from .channel import DEFAULT_MAX_PENDING, Channel
 from .errors import EndpointClosedException
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
-__all__ = ["SocketChannel"]
+__all__ = ["PeerCredentials", "SocketChannel"]
+
+# struct ucred: pid_t pid, uid_t uid, gid_t gid.
+_UCRED = struct.Struct("iII")
+
+
+class PeerCredentials(NamedTuple):
+    """Who is at the other end of a Unix socket, as the kernel saw it when
+    the connection was made: process id, user id and group id. The pid is 0
+    when the peer lives in another pid namespace."""
+
+    pid: int
+    uid: int
+    gid: int
+
+
+def peer_credentials_of(sock: socket.socket) -> PeerCredentials:
+    """Read the peer's credentials of a connected Unix socket (``SO_PEERCRED``).
+
+    Raises ``NotImplementedError`` where the platform has no ``SO_PEERCRED``
+    (it is Linux's; macOS and the BSDs spell it differently and are not
+    supported yet), and ``OSError`` if the kernel refuses.
+    """
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:  # pragma: no cover - not Linux
+        raise NotImplementedError("peer credentials need SO_PEERCRED, which this platform does not have")
+    return PeerCredentials(*_UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, option, _UCRED.size)))
+
 
 # Report a vanished peer as EPIPE rather than a signal, whatever the
 # process's SIGPIPE disposition is.
@@ -34,8 +64,8 @@ class SocketChannel(Channel):
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
+        _check_stream_socket(sock)  # first: a refused socket makes no half-built, "unclosed" channel
         super().__init__(buffering=buffering, max_line_length=max_line_length, max_pending=max_pending)
-        _check_stream_socket(sock)
         sock.setblocking(False)
         self._sock = sock
         self._fd = sock.fileno()
@@ -66,6 +96,27 @@ class SocketChannel(Channel):
         if len(buffers) == 1:
             return self._sock.send(buffers[0], _NOSIGNAL)
         return self._sock.sendmsg(buffers, (), _NOSIGNAL)
+
+    @property
+    def peer_credentials(self) -> PeerCredentials | None:
+        """The peer process's pid, uid and gid, for a Unix socket.
+
+        What the kernel recorded when the connection was made
+        (``SO_PEERCRED``), so the peer cannot lie about it. ``None`` for a
+        socket that is not a Unix socket (a TCP peer has no credentials the
+        kernel can vouch for). Raises ``NotImplementedError`` on platforms
+        without ``SO_PEERCRED`` (only Linux is supported), and
+        :class:`EndpointClosedException` once the channel is closed.
+        """
+        if self._closed:
+            raise EndpointClosedException(f"{self!r} is closed")
+        if self._sock.family != socket.AF_UNIX:
+            return None
+        return peer_credentials_of(self._sock)
+
+    def _shutdown_write(self) -> None:
+        with contextlib.suppress(OSError):  # not connected any more: the peer has seen the end
+            self._sock.shutdown(socket.SHUT_WR)
 
     def _release(self) -> None:
         self._sock.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections import deque
 
-from .channel import DEFAULT_MAX_PENDING, Channel, _byte_view
+from .channel import DEFAULT_MAX_PENDING, Buffer, Channel, _byte_view
 from .errors import EndpointClosedException
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
@@ -31,8 +31,15 @@ class TestChannel(Channel):
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
-        super().__init__(buffering=buffering, max_line_length=max_line_length, max_pending=max_pending)
+        # The pipe first: if it cannot be had (EMFILE), no half-built channel
+        # is left to warn about itself; if the options are bad, it is closed.
         self._faucet, self._feed = os.pipe()
+        try:
+            super().__init__(buffering=buffering, max_line_length=max_line_length, max_pending=max_pending)
+        except BaseException:
+            os.close(self._faucet)
+            os.close(self._feed)
+            raise
         os.set_blocking(self._faucet, False)
         os.set_blocking(self._feed, False)
         # What was put but does not fit in the pipe yet.
@@ -40,7 +47,7 @@ class TestChannel(Channel):
         self._eof_put = False
         self._outbox = bytearray()
 
-    def put(self, data: bytes) -> None:
+    def put(self, data: Buffer) -> None:
         """Make ``data`` readable by ``read()``, after what was put before."""
         if self._closed:
             raise EndpointClosedException(f"{self!r} is closed")

@@ -1,0 +1,356 @@
+"""``connect()`` and ``listen()``: channels and servers named by address strings.
+
+An address is a kind, a colon, and what that kind needs, in the manner of
+socat: ``tcp:example.org:80``, ``unix:/run/app.sock``, ``exec:grep -n x``.
+Parsing is strict: a malformed address raises ``ValueError`` naming the forms
+accepted, before anything is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import importlib
+import ipaddress
+import os
+import re
+import shlex
+import socket
+import stat
+from collections.abc import Iterable
+from typing import Any
+
+from .channel import Channel
+from .pipe import PipeChannel
+from .process import ProcessChannel
+from .sockets import SocketChannel
+
+__all__ = ["connect", "listen"]
+
+_CONNECT_FORMS = "tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, exec:COMMAND LINE, stdio, fd:N, fd:IN,OUT, tls:HOST:PORT"
+_LISTEN_FORMS = "tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, tls:HOST:PORT"
+
+# Options every channel constructor takes.
+_CHANNEL_OPTIONS = ("buffering", "max_line_length", "max_pending")
+_PROCESS_OPTIONS = (*_CHANNEL_OPTIONS, "cwd", "env", "stderr", "new_process_group", "terminate_timeout")
+
+#: Backlog of the listening sockets ``listen()`` makes, unless told otherwise.
+DEFAULT_BACKLOG = 128
+
+_PORT = re.compile(r"[0-9]{1,5}")
+_FD = re.compile(r"[0-9]+")
+
+
+def connect(address: str, **options: Any) -> Channel:
+    """Open a channel to ``address``.
+
+    ``tcp:HOST:PORT`` (a name, an IPv4 address, or an IPv6 address in
+    brackets: ``tcp:[::1]:8000``) and ``unix:PATH`` connect a
+    :class:`SocketChannel`; the call blocks until the connection is made, at
+    most ``timeout`` seconds (an option; default ``None``, the OS's own
+    limit). ``exec:COMMAND LINE`` starts a :class:`ProcessChannel`: the
+    command line is split as a POSIX shell would (``shlex.split``), but no
+    shell runs it; ``cwd``, ``env``, ``stderr``, ``new_process_group`` and
+    ``terminate_timeout`` go to the constructor. ``stdio`` is a
+    :class:`PipeChannel` over this process's stdin and stdout, and
+    ``fd:N`` / ``fd:IN,OUT`` one over descriptors you have (see the README
+    for who owns what). ``tls:HOST:PORT`` goes to
+    ``channels.tls.connect_tls(host, port, **options)`` (options such as
+    ``cafile`` and ``server_hostname``).
+
+    Every kind takes ``buffering``, ``max_line_length`` and ``max_pending``.
+    Raises ``ValueError`` for a malformed address, ``TypeError`` for an
+    option the kind does not take, and ``OSError`` naming the address if it
+    cannot be reached.
+    """
+    kind, rest = _split(address, "connect", _CONNECT_FORMS)
+    if kind in ("tcp", "tls"):
+        host, port = _host_port(address, rest, "connect", _CONNECT_FORMS)
+        if port == 0:
+            raise _malformed(address, "port 0 is not one to connect to", "connect", _CONNECT_FORMS)
+        if kind == "tls":
+            tls = importlib.import_module(".tls", __package__)
+            channel: Channel = tls.connect_tls(host, port, **options)
+            return channel
+        return _connect_tcp(address, host, port, options)
+    if kind == "unix":
+        return _connect_unix(address, _path(address, rest, "connect", _CONNECT_FORMS), options)
+    if kind == "exec":
+        _only(address, options, _PROCESS_OPTIONS)
+        return ProcessChannel(_command(address, rest), **options)
+    if kind == "stdio":
+        return _stdio(address, options)
+    return _fds(address, rest, options)
+
+
+def listen(address: str, **options: Any) -> socket.socket:
+    """Open a listening socket on ``address``, for ``Poller.add_server()``.
+
+    ``tcp:HOST:PORT`` (port 0 picks a free one; read it with
+    ``getsockname()``), ``unix:PATH``, or ``tls:HOST:PORT``, which goes to
+    ``channels.tls.listen_tls(host, port, **options)`` (options such as
+    ``certfile`` and ``keyfile``). ``backlog`` (default
+    :data:`DEFAULT_BACKLOG`) bounds the connections waiting to be accepted.
+
+    A Unix socket file is created with mode 0600 (only this user may
+    connect) and never exists with a wider one. A socket file left by a
+    server that is gone is replaced; one where a server still answers is
+    not (``OSError`` with ``EADDRINUSE``), nor is a file that is not a
+    socket (``FileExistsError``). Closing the socket leaves the file behind;
+    the next ``listen()`` on it replaces it.
+
+    Raises ``ValueError`` for a malformed address or one that cannot be
+    listened on (``exec:``, ``stdio``, ``fd:``), ``TypeError`` for an option
+    the kind does not take.
+    """
+    kind, rest = _split(address, "listen", _LISTEN_FORMS)
+    if kind in ("tcp", "tls"):
+        host, port = _host_port(address, rest, "listen", _LISTEN_FORMS)
+        if kind == "tls":
+            tls = importlib.import_module(".tls", __package__)
+            server: socket.socket = tls.listen_tls(host, port, **options)
+            return server
+        _only(address, options, ("backlog",))
+        return _listen_tcp(address, host, port, options.get("backlog", DEFAULT_BACKLOG))
+    if kind == "unix":
+        _only(address, options, ("backlog",))
+        path = _path(address, rest, "listen", _LISTEN_FORMS)
+        return _listen_unix(address, path, options.get("backlog", DEFAULT_BACKLOG))
+    raise _malformed(address, f"{kind} addresses cannot be listened on", "listen", _LISTEN_FORMS)
+
+
+# -- parsing -------------------------------------------------------------------
+
+
+def _split(address: object, verb: str, forms: str) -> tuple[str, str]:
+    """``'tcp:host:80'`` -> ``('tcp', 'host:80')``; the kind in lower case."""
+    if not isinstance(address, str):
+        raise TypeError(f"{verb}() takes an address string such as 'tcp:localhost:8000', not {type(address).__name__}")
+    kind, colon, rest = address.partition(":")
+    kind = kind.lower()
+    if kind == "stdio" and not colon:
+        return kind, ""
+    if not colon or kind not in ("tcp", "unix", "exec", "fd", "tls"):
+        raise _malformed(address, "unknown kind of address", verb, forms)
+    return kind, rest
+
+
+def _host_port(address: str, rest: str, verb: str, forms: str) -> tuple[str, int]:
+    if rest.startswith("["):
+        host, bracket, tail = rest[1:].partition("]")
+        if not bracket or not tail.startswith(":"):
+            raise _malformed(address, "an IPv6 address is written [ADDRESS]:PORT", verb, forms)
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            raise _malformed(address, f"{host!r} in brackets is not an IPv6 address", verb, forms) from None
+        port_text = tail[1:]
+    else:
+        host, colon, port_text = rest.rpartition(":")
+        if not colon or not host:
+            raise _malformed(address, "it needs a host and a port", verb, forms)
+        if ":" in host:
+            raise _malformed(address, "put an IPv6 address in brackets, as in tcp:[::1]:8000", verb, forms)
+    if not _PORT.fullmatch(port_text) or int(port_text) > 65535:
+        raise _malformed(address, f"the port {port_text!r} is not a number from 0 to 65535", verb, forms)
+    return host, int(port_text)
+
+
+def _path(address: str, rest: str, verb: str, forms: str) -> str:
+    if not rest:
+        raise _malformed(address, "the socket path is empty", verb, forms)
+    return rest
+
+
+def _command(address: str, rest: str) -> list[str]:
+    try:
+        argv = shlex.split(rest)
+    except ValueError as err:
+        raise _malformed(address, f"the command line does not split: {err}", "connect", _CONNECT_FORMS) from None
+    if not argv:
+        raise _malformed(address, "the command line is empty", "connect", _CONNECT_FORMS)
+    return argv
+
+
+def _malformed(address: str, reason: str, verb: str, forms: str) -> ValueError:
+    return ValueError(f"malformed address {address!r}: {reason}; {verb}() accepts {forms}")
+
+
+def _only(address: str, options: dict[str, Any], allowed: Iterable[str]) -> None:
+    """Refuse options that the kind of ``address`` does not take."""
+    allowed = tuple(allowed)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise TypeError(f"{address!r} takes the options {', '.join(allowed)}; not {', '.join(unknown)}")
+
+
+def _unreachable(address: str, err: OSError) -> OSError:
+    """``err`` again, saying which address it is about."""
+    if err.errno is None:
+        return type(err)(f"{address!r}: {err}")
+    return type(err)(err.errno, f"{address!r}: {err.strerror}")
+
+
+# -- connecting ----------------------------------------------------------------
+
+
+def _connect_tcp(address: str, host: str, port: int, options: dict[str, Any]) -> Channel:
+    _only(address, options, ("timeout", *_CHANNEL_OPTIONS))
+    timeout = options.pop("timeout", None)
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as err:
+        raise _unreachable(address, err) from err
+    return _socket_channel(sock, options)
+
+
+def _connect_unix(address: str, path: str, options: dict[str, Any]) -> Channel:
+    _only(address, options, ("timeout", *_CHANNEL_OPTIONS))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(options.pop("timeout", None))
+        sock.connect(path)
+    except OSError as err:
+        sock.close()
+        raise _unreachable(address, err) from err
+    return _socket_channel(sock, options)
+
+
+def _socket_channel(sock: socket.socket, options: dict[str, Any]) -> Channel:
+    try:
+        return SocketChannel(sock, **options)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _stdio(address: str, options: dict[str, Any]) -> Channel:
+    # Duplicates, so that closing the channel never frees the numbers 0 and
+    # 1: the next open() would take them, and a stray print() would write
+    # into that file or socket. sys.stdin and sys.stdout stay usable after.
+    _only(address, options, _CHANNEL_OPTIONS)
+    try:
+        faucet = os.dup(0)
+    except OSError as err:
+        raise _unreachable(address, err) from err
+    try:
+        sink = os.dup(1)
+    except OSError as err:
+        os.close(faucet)
+        raise _unreachable(address, err) from err
+    return _pipe_channel(faucet, sink, options, owned=(faucet, sink))
+
+
+def _fds(address: str, rest: str, options: dict[str, Any]) -> Channel:
+    _only(address, options, _CHANNEL_OPTIONS)
+    numbers = rest.split(",")
+    if len(numbers) > 2 or not all(_FD.fullmatch(number) for number in numbers):
+        raise _malformed(address, "descriptors are written N or IN,OUT", "connect", _CONNECT_FORMS)
+    if len(numbers) == 2:
+        return _pipe_channel(int(numbers[0]), int(numbers[1]), options)
+    fd = int(numbers[0])
+    try:
+        access = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+    except OSError:
+        raise ValueError(f"{address!r}: descriptor {fd} is not open") from None
+    # One descriptor goes the way it was opened.
+    faucet = None if access == os.O_WRONLY else fd
+    sink = None if access == os.O_RDONLY else fd
+    return _pipe_channel(faucet, sink, options)
+
+
+def _pipe_channel(
+    faucet: int | None, sink: int | None, options: dict[str, Any], owned: tuple[int, ...] = ()
+) -> Channel:
+    try:
+        return PipeChannel(faucet, sink, **options)
+    except BaseException:
+        for fd in owned:
+            os.close(fd)
+        raise
+
+
+# -- listening -----------------------------------------------------------------
+
+
+def _listen_tcp(address: str, host: str, port: int, backlog: int) -> socket.socket:
+    try:
+        # A name may stand for IPv6 or IPv4 addresses; listen on the first.
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        return socket.create_server((host, port), family=family, backlog=backlog)
+    except OSError as err:
+        raise _unreachable(address, err) from err
+
+
+def _listen_unix(address: str, path: str, backlog: int) -> socket.socket:
+    _remove_stale_socket(address, path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        _bind_private(sock, path)
+    except OSError as err:
+        sock.close()
+        raise _unreachable(address, err) from err
+    try:
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    return sock
+
+
+def _bind_private(sock: socket.socket, path: str) -> None:
+    """Bind ``sock`` to ``path``, creating the file with mode 0600.
+
+    Linux gives the file the mode of the socket itself, so setting that
+    before ``bind()`` means the file never exists with a wider one. Other
+    systems refuse ``fchmod()`` on a socket; there the file is created under
+    a restrictive umask. The umask is the whole process's, so a file another
+    thread creates in that instant would be 0600 too: a safe failure.
+    """
+    try:
+        os.fchmod(sock.fileno(), 0o600)
+    except OSError:  # pragma: no cover - not Linux
+        previous = os.umask(0o177)
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(previous)
+    else:
+        sock.bind(path)
+
+
+def _remove_stale_socket(address: str, path: str) -> None:
+    """Remove the socket file at ``path`` if no server listens on it any more.
+
+    The only sure test is to connect: a live server answers (and sees a
+    connection that closes at once), a file left by a server that is gone
+    refuses. Anything else is left alone with an error.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise FileExistsError(errno.EEXIST, f"{address!r}: the path exists and is not a socket; it was left alone")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)
+    try:
+        probe.connect(path)
+    except ConnectionRefusedError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    except FileNotFoundError:  # pragma: no cover - a race
+        return  # removed meanwhile
+    except BlockingIOError:
+        pass  # a server with a full backlog: alive
+    except OSError as err:  # pragma: no cover - such as EACCES, which root never sees
+        raise type(err)(
+            err.errno, f"{address!r}: cannot tell whether a server listens there ({err.strerror}); it was left alone"
+        ) from err
+    finally:
+        probe.close()
+    raise OSError(errno.EADDRINUSE, f"{address!r}: a server is listening there already")

@@ -1,0 +1,284 @@
+"""``ProcessChannel``: a child process's stdin and stdout as one channel.
+
+The channel is a :class:`~channels.pipe.PipeChannel` over two pipes to the
+child, plus the child's life: starting it, signalling it, and reaping it so
+that it never lingers as a zombie.
+
+How ``close()`` ends a child, and why. asyncio's subprocess transport kills
+the child when it is closed; Twisted's ``ProcessProtocol`` closes the pipes
+and leaves the ending to the caller; systemd sends SIGTERM, waits, then sends
+SIGKILL. A child that talks over its stdio usually ends by itself once its
+stdin reaches end of file, and killing it then would lose its last output or
+the work it was finishing. So we close its pipes and wait a while, as
+Twisted would, and bound the wait as systemd does: SIGTERM, a shorter wait,
+then SIGKILL, which cannot be ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+from .channel import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING
+from .pipe import PipeChannel
+from .splitter import DEFAULT_MAX_LINE_LENGTH
+
+__all__ = ["DEFAULT_TERMINATE_TIMEOUT", "ProcessChannel"]
+
+_LOG = logging.getLogger("channels.process")
+
+#: Seconds ``close()`` waits after SIGTERM before it sends SIGKILL.
+DEFAULT_TERMINATE_TIMEOUT = 2.0
+
+# After SIGKILL a child is gone within milliseconds, unless it is stuck in the
+# kernel (a dead NFS server); even then close() must return.
+_KILL_WAIT = 5.0
+
+#: What ``argv`` may hold: the arguments ``subprocess.Popen`` takes.
+Argument = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+
+#: Where the child's stderr goes: ``None`` (ours), ``subprocess.DEVNULL``,
+#: ``subprocess.STDOUT``, ``subprocess.PIPE``, a descriptor or a file object.
+Stderr = int | IO[Any] | None
+
+_STDERR_CHOICES = {subprocess.PIPE, subprocess.STDOUT, subprocess.DEVNULL}
+
+
+class ProcessChannel(PipeChannel):
+    """Starts ``argv`` as a child process: ``read()`` is its stdout,
+    ``write()`` its stdin.
+
+    ``argv`` is the program and its arguments, as a list (no shell is
+    involved; see :func:`channels.connect` for ``exec:`` command lines).
+    ``cwd`` and ``env`` are as for ``subprocess.Popen`` (``env`` replaces the
+    whole environment). ``stderr`` says where the child's stderr goes:
+
+    - ``None`` (default): where this process's stderr goes;
+    - ``subprocess.DEVNULL``: nowhere;
+    - ``subprocess.STDOUT``: into stdout, so ``read()`` returns both;
+    - ``subprocess.PIPE``: to a read-only channel, :attr:`stderr`, which you
+      must read (or register with a poller) lest the child block on a full
+      pipe; it is closed with this channel;
+    - a descriptor or a file object: there.
+
+    ``new_process_group=True`` starts the child in a new session (``setsid``),
+    which makes it the leader of its own process group, detached from the
+    terminal: Ctrl-C in the terminal does not reach it, and the signals this
+    channel sends go to the whole group, grandchildren included.
+
+    Raises ``TypeError`` or ``ValueError`` for bad arguments, and
+    ``OSError`` (such as ``FileNotFoundError``) naming the command if it
+    cannot be started; nothing is left open then.
+
+    Close it to end the child: see :meth:`close` and :meth:`abort`. A child
+    that exits first is reaped by ``close()`` as well.
+    """
+
+    __slots__ = ("_process", "_argv", "_group", "_stderr", "terminate_timeout")
+
+    def __init__(
+        self,
+        argv: Sequence[Argument],
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        stderr: Stderr = None,
+        buffering: str | None = "bytes",
+        new_process_group: bool = False,
+        terminate_timeout: float = DEFAULT_TERMINATE_TIMEOUT,
+        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        self._stderr: PipeChannel | None = None
+        args = _check_argv(argv)
+        _check_stderr(stderr)
+        if terminate_timeout < 0:
+            raise ValueError(f"terminate_timeout must be a number of seconds >= 0, not {terminate_timeout!r}")
+        #: Seconds :meth:`close` waits after SIGTERM before sending SIGKILL.
+        self.terminate_timeout = terminate_timeout
+        self._argv = args
+        self._group = new_process_group
+        # os.pipe() descriptors are not inherited: the child gets only the
+        # ends Popen gives it, so it sees end of file when we close ours.
+        child_stdin, to_child = os.pipe()
+        from_child, child_stdout = os.pipe()
+        child_ends = [child_stdin, child_stdout]
+        try:
+            # The options are checked here, before anything is started.
+            super().__init__(
+                from_child, to_child, buffering=buffering, max_line_length=max_line_length, max_pending=max_pending
+            )
+        except BaseException:
+            self._closed = True  # nothing to release: the pipes are closed here
+            for fd in (*child_ends, from_child, to_child):
+                os.close(fd)
+            raise
+        try:
+            if stderr == subprocess.PIPE:
+                from_stderr, child_stderr = os.pipe()
+                child_ends.append(child_stderr)
+                self._stderr = PipeChannel(
+                    from_stderr, buffering=buffering, max_line_length=max_line_length, max_pending=max_pending
+                )
+                stderr = child_stderr
+            self._process = _spawn(
+                args, child_stdin, child_stdout, stderr=stderr, cwd=cwd, env=env, new_session=new_process_group
+            )
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            for fd in child_ends:
+                os.close(fd)
+        _LOG.debug("started %r", self)
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self._process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit status, ``None`` while it runs.
+
+        Negative if a signal ended it (``-signal.SIGKILL``, for instance).
+        Reading it reaps a child that has exited.
+        """
+        return self._process.poll()
+
+    @property
+    def stderr(self) -> PipeChannel | None:
+        """The channel reading the child's stderr, with ``stderr=subprocess.PIPE``."""
+        return self._stderr
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait up to ``timeout`` seconds (``None``: no limit) for the child
+        to exit; return its :attr:`returncode`, or ``None`` if it still runs.
+
+        A child blocked writing output nobody reads never exits: read it, or
+        close the channel, which also waits.
+        """
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def send_signal(self, sig: int) -> None:
+        """Send signal ``sig`` to the child (to its group with
+        ``new_process_group=True``). Does nothing once the child is reaped:
+        its process id may belong to another process by then."""
+        if self._process.poll() is not None:
+            return
+        # Not reaped yet, so the id is still ours (a zombie keeps it).
+        with contextlib.suppress(ProcessLookupError):
+            if self._group:
+                os.killpg(self._process.pid, sig)
+            else:
+                os.kill(self._process.pid, sig)
+
+    def terminate(self) -> None:
+        """Ask the child to stop: SIGTERM (see :meth:`send_signal`)."""
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Stop the child at once: SIGKILL (see :meth:`send_signal`)."""
+        self.send_signal(signal.SIGKILL)
+
+    def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
+        """Deliver pending output, close the pipes, and reap the child.
+
+        The child sees end of file on its stdin. Pending output and the
+        child's own exit get ``timeout`` seconds in all (default
+        :data:`~channels.DEFAULT_CLOSE_TIMEOUT`, 5 s; ``None`` waits as long
+        as it takes). A child still running then gets SIGTERM and
+        :attr:`terminate_timeout` seconds more (default 2 s), then SIGKILL.
+        Idempotent; once it returns, :attr:`returncode` is set.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._closed:
+            super().close(timeout)
+        if self.wait(None if deadline is None else max(0.0, deadline - time.monotonic())) is not None:
+            return
+        _LOG.info("%r still runs %ss after closing; sending SIGTERM", self, timeout)
+        self.terminate()
+        if self.wait(self.terminate_timeout) is None:
+            _LOG.warning("%r ignored SIGTERM for %ss; sending SIGKILL", self, self.terminate_timeout)
+            self._kill_and_reap()
+
+    def abort(self) -> None:
+        """Close the pipes at once, dropping pending output, and end the
+        child with SIGKILL if it still runs; then reap it. Idempotent."""
+        if not self._closed:
+            super().abort()
+        process = getattr(self, "_process", None)  # unset if the child could not be started
+        if process is not None and process.poll() is None:
+            self._kill_and_reap()
+
+    def _kill_and_reap(self) -> None:
+        self.kill()
+        if self.wait(_KILL_WAIT) is None:  # pragma: no cover - stuck in the kernel
+            _LOG.error("%r survived SIGKILL for %ss; it is left to be reaped later", self, _KILL_WAIT)
+
+    def _release(self) -> None:
+        super()._release()
+        if self._stderr is not None:
+            self._stderr.abort()
+
+    def _describe(self) -> str:
+        process = getattr(self, "_process", None)
+        program = os.fsdecode(self._argv[0]) if getattr(self, "_argv", None) else "?"
+        return f"{program!r} pid={'-' if process is None else process.pid}"
+
+
+def _check_argv(argv: object) -> list[Argument]:
+    if isinstance(argv, (str, bytes)):
+        raise TypeError(
+            "argv is a list of arguments such as ['grep', '-n', 'word'], not a string: "
+            "split a command line with shlex.split(), or use channels.connect('exec:...')"
+        )
+    if not isinstance(argv, Sequence):
+        raise TypeError(f"argv must be a list of arguments, not {type(argv).__name__}")
+    args = list(argv)
+    if not args:
+        raise ValueError("argv is empty: it needs at least the program to run")
+    for arg in args:
+        if not isinstance(arg, (str, bytes, os.PathLike)):
+            raise TypeError(f"argv holds str, bytes or path arguments, not {type(arg).__name__}: {arg!r}")
+    return args
+
+
+def _check_stderr(stderr: object) -> None:
+    if stderr is None or hasattr(stderr, "fileno"):
+        return
+    if not isinstance(stderr, int) or isinstance(stderr, bool):
+        raise TypeError(
+            "stderr must be None, subprocess.DEVNULL, subprocess.STDOUT, subprocess.PIPE, "
+            f"a descriptor or a file object, not {type(stderr).__name__}"
+        )
+    if stderr < 0 and stderr not in _STDERR_CHOICES:
+        raise ValueError(f"stderr {stderr} is neither a descriptor nor one of subprocess's choices")
+
+
+def _spawn(
+    args: list[Argument],
+    stdin: int,
+    stdout: int,
+    *,
+    stderr: Stderr,
+    cwd: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None,
+    new_session: bool,
+) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            args, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd, env=env, start_new_session=new_session
+        )
+    except OSError as err:
+        where = "" if err.filename is None else f": {err.filename!r}"
+        raise type(err)(err.errno, f"cannot start {args!r}: {err.strerror}{where}") from err
