@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+import channels.poller
 from channels import (
     Channel,
     EndpointClosedException,
@@ -33,6 +34,7 @@ from channels import (
     PipeChannel,
     SocketChannel,
 )
+from channels._watch import EpollWatcher, SelectorsWatcher
 from channels.channel import Buffer
 from channels.poller import Poller, PollResult
 from channels.testing import TestChannel
@@ -41,6 +43,18 @@ from tests.helpers import WAIT, open_fd_count
 MiB = 1024 * 1024
 
 # -- fixtures and helpers -----------------------------------------------------
+
+
+@pytest.fixture(autouse=True, params=["epoll", "selectors"])
+def watcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every poller test runs over epoll itself and over selectors."""
+    if request.param == "epoll":
+        if not hasattr(select, "epoll"):
+            pytest.skip("no epoll on this system")
+        monkeypatch.setattr(channels.poller, "_make_watcher", EpollWatcher)
+    else:
+        monkeypatch.setattr(channels.poller, "_make_watcher", SelectorsWatcher)
+    return str(request.param)
 
 
 @pytest.fixture

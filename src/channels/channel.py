@@ -61,6 +61,7 @@ __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
     "DEFAULT_MAX_PENDING",
     "DEFAULT_READ_SIZE",
+    "SMALL_READ_SIZE",
     "Buffering",
     "Channel",
 ]
@@ -72,10 +73,15 @@ Buffering = Literal["line", "bytes"]
 # ``with PipeChannel(...) as channel`` types ``channel`` as a PipeChannel.
 _ChannelT = TypeVar("_ChannelT", bound="Channel")
 
-#: Bytes asked for by one read system call. One read per ready channel per
-#: ``Poller.poll()``, so this is also the per-poll read cap that keeps one busy
-#: peer from starving the others.
+#: The most bytes one read system call asks for. One read per ready channel
+#: per ``Poller.poll()``, so this is also the per-poll read cap that keeps one
+#: busy peer from starving the others.
 DEFAULT_READ_SIZE = 256 * 1024
+
+#: What a socket read asks for until reads come back full. A read allocates
+#: what it asks for: past glibc's mmap threshold (128 KiB) every small read
+#: would pay an mmap and munmap, about 14 µs, so large requests are earned.
+SMALL_READ_SIZE = 64 * 1024
 
 #: Bound on output a channel holds for a peer that does not read. Generous, so
 #: that a single large write (a file, a dump) goes through, yet finite, so that
@@ -84,6 +90,10 @@ DEFAULT_MAX_PENDING = 64 * 1024 * 1024
 
 #: Seconds ``close()`` waits for pending output to leave before dropping it.
 DEFAULT_CLOSE_TIMEOUT = 5.0
+
+# The empty outgoing buffer that all idle channels share. A tuple, so that a
+# mistaken append fails loudly instead of writing into every channel.
+_NO_OUTPUT: list[bytes | memoryview] = ()  # type: ignore[assignment]
 
 # Held writes beyond this go out at once instead of waiting for the next poll:
 # batching pays for small writes, and large ones should not pile up memory.
@@ -122,9 +132,11 @@ class Channel(metaclass=ABCMeta):
         "_eof",
         "_write_error",
         "_poller",
+        "_poll_fd",
         "_flush_queued",
         "max_pending",
-        "read_size",
+        "_read_size",
+        "_read_now",
     )
 
     def __init__(
@@ -140,15 +152,15 @@ class Channel(metaclass=ABCMeta):
             raise ValueError(f"max_pending must be a positive number of bytes, not {max_pending!r}")
         #: Bound in bytes on output held for the peer; see :meth:`write`.
         self.max_pending = max_pending
-        #: Bytes asked for by one read system call.
         self.read_size = DEFAULT_READ_SIZE
-        # A list, not a deque: an empty deque costs 760 bytes per idle channel.
-        self._pending: list[bytes | memoryview] = []
+        # Made when output first waits: an idle channel holds no list at all.
+        self._pending: list[bytes | memoryview] = _NO_OUTPUT
         self._pending_size = 0
         self._closed = False
         self._eof: EndpointClosedException | None = None
         self._write_error: BaseException | None = None
         self._poller: Poller | None = None
+        self._poll_fd = -1  # the descriptor its poller watches it by
         self._flush_queued = False
 
     # -- the contract ------------------------------------------------------
@@ -162,6 +174,20 @@ class Channel(metaclass=ABCMeta):
     def closed(self) -> bool:
         """Whether ``close()`` or ``abort()`` was called."""
         return self._closed
+
+    @property
+    def read_size(self) -> int:
+        """The most bytes one read system call asks for (and one ``poll()``
+        takes from this channel). Socket reads start at
+        :data:`SMALL_READ_SIZE` and double while the peer keeps them full."""
+        return self._read_size
+
+    @read_size.setter
+    def read_size(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"read_size must be a positive number of bytes, not {size!r}")
+        self._read_size = size
+        self._read_now = min(size, SMALL_READ_SIZE)
 
     @property
     def pending_output(self) -> int:
@@ -233,13 +259,13 @@ class Channel(metaclass=ABCMeta):
                 f"pending and max_pending is {self.max_pending}; the peer is not reading"
             )
         if self._poller is not None and self._pending_size + size < _BATCH_LIMIT:
-            self._pending.extend(_owned(chunks) if copy_needed else chunks)
+            self._queue_output(_owned(chunks) if copy_needed else chunks)
             self._pending_size += size
             if not self._flush_queued:
                 self._flush_queued = True
                 self._poller._hold_output(self)
             return
-        self._pending.extend(chunks)
+        self._queue_output(chunks)
         self._pending_size += size
         try:
             self._flush_pending()
@@ -326,8 +352,7 @@ class Channel(metaclass=ABCMeta):
             _LOG.warning(
                 "%r: shutting down dropped %d bytes the peer did not take within %ss", self, self._pending_size, timeout
             )
-        self._pending.clear()
-        self._pending_size = 0
+        self._drop_output()
         self._write_error = EndpointClosedException(f"{self!r} was shut down for writing")
 
     # -- hooks for concrete channels ---------------------------------------
@@ -456,8 +481,7 @@ class Channel(metaclass=ABCMeta):
 
     def _flush_pending(self) -> bool:
         """Send what the descriptor takes now; ``True`` if nothing is left."""
-        pending = self._pending
-        while pending:
+        while pending := self._pending:  # _consume() replaces an emptied list
             if len(pending) <= _IOV_MAX:
                 buffers = pending
                 offered = self._pending_size
@@ -486,6 +510,9 @@ class Channel(metaclass=ABCMeta):
                 break
             sent -= size
             done += 1
+        if done == len(pending):
+            self._pending = _NO_OUTPUT
+            return
         del pending[:done]
         if sent:
             pending[0] = memoryview(pending[0])[sent:]
@@ -499,16 +526,24 @@ class Channel(metaclass=ABCMeta):
             if _may_change(chunk):
                 pending[index] = bytes(chunk)
 
+    def _queue_output(self, chunks: Sequence[bytes | memoryview]) -> None:
+        if self._pending:
+            self._pending.extend(chunks)
+        else:
+            self._pending = list(chunks)
+
+    def _drop_output(self) -> None:
+        self._pending = _NO_OUTPUT
+        self._pending_size = 0
+
     def _write_failed(self, err: OSError) -> EndpointClosedException:
         self._write_error = err
-        self._pending.clear()
-        self._pending_size = 0
+        self._drop_output()
         return EndpointClosedException(f"{self!r}: the peer is gone ({err})")
 
     def _shut(self) -> None:
         self._closed = True
-        self._pending.clear()
-        self._pending_size = 0
+        self._drop_output()
         if self._eof is None:
             self._eof = EndpointClosedException(f"{self!r} is closed")
         if self._poller is not None:

@@ -111,7 +111,8 @@ class PipeChannel(Channel):
         if self._in is None:
             return super()._read()
         try:
-            data = os.read(self._in.fd, self.read_size)
+            # A pipe holds 64 KiB: asking for more only allocates more.
+            data = os.read(self._in.fd, self._read_now)
         except BlockingIOError:
             return b""
         except OSError as err:

@@ -8,14 +8,14 @@ import errno
 import logging
 import os
 import select
-import selectors
 import socket
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeGuard
 
+from ._watch import Watcher, default_watcher
 from .channel import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
 from .errors import EndpointClosedException, LineTooLongError
 from .sockets import SocketChannel, peer_credentials_of
@@ -25,9 +25,11 @@ __all__ = ["Poller", "PollResult"]
 
 _LOG = logging.getLogger("channels.poller")
 
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
 _NATIVE_READ = Channel.read
+
+# What a new Poller watches descriptors with (tests swap in SelectorsWatcher
+# to run the same checks over selectors).
+_make_watcher: Callable[[], Watcher] = default_watcher
 
 #: One entry of ``poll()``'s result: ``(data, channel)`` or
 #: ``((address, client_channel), server_socket)``.
@@ -74,9 +76,11 @@ class Poller:
         self._buffering = check_buffering(buffering)
         self._max_line_length = max_line_length
         self._max_pending = max_pending
-        self._selector = selectors.DefaultSelector()
+        self._watch = _make_watcher()
         self._channels: dict[int, Any] = {}  # read descriptor -> channel
-        self._fds: dict[int, int] = {}  # id(channel) -> read descriptor
+        # id(channel) -> read descriptor, for foreign channels only: this
+        # package's own channels keep theirs in ``_poll_fd``.
+        self._foreign: dict[int, int] = {}
         self._servers: dict[int, socket.socket] = {}
         self._paused: dict[int, float] = {}  # server descriptor -> resume time
         self._backoff: dict[int, float] = {}  # server descriptor -> next pause
@@ -93,7 +97,7 @@ class Poller:
         self._wake_send.setblocking(False)
         self._wake_recv.setblocking(False)
         self._wake_fd = self._wake_recv.fileno()
-        self._selector.register(self._wake_fd, _READ)
+        self._watch.register(self._wake_fd, self._watch.READ)
         # A poller dropped without close() must not leak them (nor warn).
         self._close_wake = weakref.finalize(self, _close_all_of, self._wake_send, self._wake_recv)
         _live_pollers.add(self)
@@ -115,7 +119,7 @@ class Poller:
         registered with another poller; :class:`EndpointClosedException` if
         it is closed.
         """
-        if id(channel) in self._fds:
+        if self._is_registered(channel):
             return
         try:
             fd = channel.get_fd()
@@ -126,13 +130,15 @@ class Poller:
         if native and channel._poller is not None:
             raise ValueError(f"{channel!r} is already registered with another Poller")
         try:
-            self._selector.register(fd, _READ)
+            self._watch.register(fd, self._watch.READ)
         except (OSError, ValueError) as err:
             raise ValueError(f"{channel!r} cannot be registered: descriptor {fd} is not open ({err})") from err
         self._channels[fd] = channel
-        self._fds[id(channel)] = fd
-        if native:
+        if not native:
+            self._foreign[id(channel)] = fd
+        else:
             channel._poller = self
+            channel._poll_fd = fd
             if channel.pending_output:
                 self._watch_write(channel)
             splitter = channel._splitter
@@ -149,7 +155,7 @@ class Poller:
             if server is channel:
                 self._drop_server(fd)
                 return
-        if id(channel) in self._fds:
+        if self._is_registered(channel):
             self._forget(channel)
             if _is_native(channel) and channel._flush_queued:
                 # On its own now, the channel sends at once: no poll may come.
@@ -187,7 +193,7 @@ class Poller:
         if allowed is not None:
             self._allowed_uids[fd] = allowed
         sock.setblocking(False)
-        self._selector.register(fd, _READ)
+        self._watch.register(fd, self._watch.READ)
         self._servers[fd] = sock
         if self._reserve is None:
             self._reserve = _open_reserve()
@@ -209,17 +215,19 @@ class Poller:
             timeout = 0
         if self._paused:
             timeout = self._until_resume(timeout)
-        ready = self._selector.select(timeout)
+        watch = self._watch
+        ready = watch.wait(timeout)
         result: list[Any] = []
         if self._ended:
             result.extend((b"", channel) for channel in self._ended)
             self._ended.clear()
         channels = self._channels
-        for key, mask in ready:
-            fd = key.fd
-            if mask & _WRITE:
+        read_ready = watch.READ_READY
+        write_ready = watch.WRITE_READY
+        for fd, mask in ready:
+            if mask & write_ready and fd in self._writing:
                 self._on_writable(fd)
-            if mask & _READ:
+            if mask & read_ready:
                 channel = channels.get(fd)
                 if channel is not None:
                     self._read_from(channel, result)
@@ -276,7 +284,7 @@ class Poller:
     def close(self) -> None:
         """:meth:`close_all`, then free the poller's own descriptors."""
         self.close_all()
-        self._selector.close()
+        self._watch.close()
         self._close_wake()
         if self._reserve is not None:
             os.close(self._reserve)
@@ -309,7 +317,7 @@ class Poller:
 
     def _channel_closed(self, channel: Channel) -> None:
         """``channel`` is being closed by its owner: report its end once."""
-        if id(channel) in self._fds:
+        if channel._poller is self:
             self._forget(channel)
             self._ended.append(channel)
         channel._poller = None
@@ -332,7 +340,7 @@ class Poller:
     def _read_held_input(self, held: list[Any], result: list[Any]) -> None:
         done = {id(entry[1]) for entry in result}
         for channel in held:
-            if id(channel) in self._fds and id(channel) not in done:
+            if self._is_registered(channel) and id(channel) not in done:
                 done.add(id(channel))
                 self._read_from(channel, result)
 
@@ -343,7 +351,7 @@ class Poller:
             return
         held, self._held_output = self._held_output, []
         for channel in held:
-            if not channel._flush_for_poller() and id(channel) in self._fds:
+            if not channel._flush_for_poller() and channel._poller is self:
                 self._watch_write(channel)
 
     def _watch_write(self, channel: Channel) -> None:
@@ -352,17 +360,17 @@ class Poller:
             return
         self._writing[fd] = channel
         if self._channels.get(fd) is channel:
-            self._selector.modify(fd, _READ | _WRITE)
+            self._watch.modify(fd, self._watch.READ | self._watch.WRITE)
         else:
-            self._selector.register(fd, _WRITE)
+            self._watch.register(fd, self._watch.WRITE)
 
     def _unwatch_write(self, fd: int) -> None:
         channel = self._writing.pop(fd)
         try:
             if self._channels.get(fd) is channel:
-                self._selector.modify(fd, _READ)
+                self._watch.modify(fd, self._watch.READ)
             else:
-                self._selector.unregister(fd)
+                self._watch.unregister(fd)
         except (KeyError, ValueError, OSError):
             pass  # the descriptor is already gone
 
@@ -440,7 +448,7 @@ class Poller:
         pause = self._backoff.get(fd, _BACKOFF_FIRST)
         self._backoff[fd] = min(pause * 2, _BACKOFF_MAX)
         _LOG.warning("accept on %r failed (%s); pausing it for %.2fs", server, err, pause)
-        self._selector.unregister(fd)
+        self._watch.unregister(fd)
         self._paused[fd] = time.monotonic() + pause
 
     def _until_resume(self, timeout: float | None) -> float:
@@ -452,7 +460,7 @@ class Poller:
         for fd, until in list(self._paused.items()):
             if until <= now:
                 del self._paused[fd]
-                self._selector.register(fd, _READ)
+                self._watch.register(fd, self._watch.READ)
 
     def _drop_server(self, fd: int) -> None:
         del self._servers[fd]
@@ -460,7 +468,7 @@ class Poller:
         self._backoff.pop(fd, None)
         if self._paused.pop(fd, None) is None:
             with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(fd)
+                self._watch.unregister(fd)
 
     # -- bookkeeping ----------------------------------------------------------
 
@@ -478,14 +486,19 @@ class Poller:
             return
         raise ValueError(f"descriptor {fd} is already registered for {current!r}")
 
+    def _is_registered(self, channel: object) -> bool:
+        if _is_native(channel):
+            return channel._poller is self
+        return id(channel) in self._foreign
+
     def _forget(self, channel: Any) -> None:
-        fd = self._fds.pop(id(channel))
+        fd = channel._poll_fd if _is_native(channel) else self._foreign.pop(id(channel))
         del self._channels[fd]
         for wfd, writer in list(self._writing.items()):
             if writer is channel:
                 self._unwatch_write(wfd)
         with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(fd)
+            self._watch.unregister(fd)
         if _is_native(channel):
             channel._poller = None
 

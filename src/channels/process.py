@@ -214,14 +214,22 @@ class ProcessChannel(PipeChannel):
     def abort(self) -> None:
         """Close the pipes at once, dropping pending output, and end the
         child with SIGKILL if it still runs; then reap it. Idempotent."""
+        process = getattr(self, "_process", None)  # unset if the child could not be started
+        running = process is not None and process.poll() is None
+        if running:
+            # Before the pipes close: a child that would exit on end of input
+            # must not get the chance to, so that abort() always ends it alike.
+            self.kill()
         if not self._closed:
             super().abort()
-        process = getattr(self, "_process", None)  # unset if the child could not be started
-        if process is not None and process.poll() is None:
-            self._kill_and_reap()
+        if running:
+            self._reap_killed()
 
     def _kill_and_reap(self) -> None:
         self.kill()
+        self._reap_killed()
+
+    def _reap_killed(self) -> None:
         if self.wait(_KILL_WAIT) is None:  # pragma: no cover - stuck in the kernel
             _LOG.error("%r survived SIGKILL for %ss; it is left to be reaped later", self, _KILL_WAIT)
 

@@ -7,7 +7,7 @@ import socket
 import struct
 from typing import NamedTuple
 
-from .channel import DEFAULT_MAX_PENDING, Channel
+from .channel import DEFAULT_MAX_PENDING, SMALL_READ_SIZE, Channel
 from .errors import EndpointClosedException
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
@@ -54,7 +54,7 @@ class SocketChannel(Channel):
     (give a listening socket to ``Poller.add_server`` instead).
     """
 
-    __slots__ = ("_sock", "_fd")
+    __slots__ = ("_sock",)
 
     def __init__(
         self,
@@ -68,12 +68,16 @@ class SocketChannel(Channel):
         super().__init__(buffering=buffering, max_line_length=max_line_length, max_pending=max_pending)
         sock.setblocking(False)
         self._sock = sock
-        self._fd = sock.fileno()
 
     @property
     def socket(self) -> socket.socket:
         """The wrapped socket (for options and addresses, not for I/O)."""
         return self._sock
+
+    @property
+    def _fd(self) -> int:
+        # Asked of the socket, not stored: an int per idle channel adds up.
+        return self._sock.fileno()
 
     def get_fd(self) -> int:
         """The socket's descriptor."""
@@ -82,14 +86,20 @@ class SocketChannel(Channel):
         return self._fd
 
     def _read(self) -> bytes:
+        size = self._read_now
         try:
-            data = self._sock.recv(self.read_size)
+            data = self._sock.recv(size)
         except (BlockingIOError, InterruptedError):
             return b""
         except OSError as err:
             raise EndpointClosedException(f"{self!r}: read failed ({err})") from err
         if not data:
             raise EndpointClosedException(f"{self!r}: the peer closed the connection")
+        if len(data) == size:
+            if size < self._read_size:
+                self._read_now = min(size * 2, self._read_size)
+        elif size > SMALL_READ_SIZE and len(data) < size // 2:
+            self._read_now = SMALL_READ_SIZE
         return data
 
     def _send(self, buffers: list[bytes | memoryview]) -> int:

@@ -96,7 +96,7 @@ class TestChannel(Channel):
 
     def _read(self) -> bytes:
         try:
-            data = os.read(self._faucet, self.read_size)
+            data = os.read(self._faucet, self._read_now)
         except BlockingIOError:
             return b""
         if not data:
