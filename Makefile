@@ -33,3 +33,25 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache build dist
+
+# The benchmarks get a virtual environment of their own: their peers (uvloop,
+# Tornado, Twisted, pyperf, matplotlib) never enter the test environment.
+BENCH_VENV := .venv-bench
+BENCH_BIN := $(BENCH_VENV)/bin
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/python -m pip install --quiet --upgrade pip
+	$(BENCH_BIN)/python -m pip install --quiet -e . -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+## bench: every workload against every peer, interleaved and repeated (under
+## 10 minutes); writes bench/results/latest.{json,md,png}
+bench: $(BENCH_STAMP)
+	$(BENCH_BIN)/python bench/run.py
+
+## bench-quick: the same with fewer rounds and less data (under 2 minutes);
+## writes bench/results/quick.{json,md,png}
+bench-quick: $(BENCH_STAMP)
+	$(BENCH_BIN)/python bench/run.py --quick

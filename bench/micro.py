@@ -1,0 +1,194 @@
+"""Micro-benchmarks of the hot paths, each beside its hand-written equivalent (pyperf).
+
+    python bench/micro.py [pyperf options, e.g. -o before.json]
+    python -m pyperf compare_to before.json after.json
+
+For measuring a change to ``src/channels`` precisely, in one process, on a
+socketpair. Each ``ours/...`` benchmark has a ``raw/...`` twin doing the
+same work with plain sockets, epoll and bytes methods:
+
+``poll_one``    one ``poll()`` returning the one ready channel's 64 bytes
+``echo_turn``   one turn of a line-echo loop: 16 lines of 64 B arrive on one
+                channel, ``poll()`` returns them, each is written back, the
+                next ``poll()`` sends them (line-buffered poller)
+``write16``     16 writes of 64 B to a registered channel and the ``poll()``
+                that sends them
+``split_4k``    splitting one 4 KiB chunk of 64-byte lines
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from collections.abc import Callable
+
+import pyperf
+
+from channels import LineSplitter, Poller, SocketChannel
+
+LINE = b"x" * 63 + b"\n"
+BURST = LINE * 16
+CHUNK = LINE * 64
+
+
+def _drain(sock: socket.socket, size: int) -> None:
+    got = 0
+    while got < size:
+        got += len(sock.recv(65536))
+
+
+def ours_poll_one(loops: int) -> float:
+    a, b = socket.socketpair()
+    with Poller() as poller:
+        poller.register(SocketChannel(a))
+        elapsed = 0.0
+        for _ in range(loops):
+            b.send(LINE)
+            t0 = time.perf_counter()
+            poller.poll(1.0)
+            elapsed += time.perf_counter() - t0
+    b.close()
+    return elapsed
+
+
+def raw_poll_one(loops: int) -> float:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    ep = select.epoll()
+    ep.register(a.fileno(), select.EPOLLIN)
+    socks = {a.fileno(): a}
+    elapsed = 0.0
+    for _ in range(loops):
+        b.send(LINE)
+        t0 = time.perf_counter()
+        result = [(socks[fd].recv(65536), socks[fd]) for fd, _ in ep.poll(1.0)]
+        elapsed += time.perf_counter() - t0
+    del result
+    ep.close()
+    a.close()
+    b.close()
+    return elapsed
+
+
+def ours_echo_turn(loops: int) -> float:
+    a, b = socket.socketpair()
+    with Poller(buffering="line") as poller:
+        poller.register(SocketChannel(a, buffering="line"))
+        elapsed = 0.0
+        for _ in range(loops):
+            b.send(BURST)
+            t0 = time.perf_counter()
+            for line, ch in poller.poll(1.0):
+                ch.write(line)
+            poller.poll(0)  # sends the held replies
+            elapsed += time.perf_counter() - t0
+            _drain(b, len(BURST))
+    b.close()
+    return elapsed
+
+
+def raw_echo_turn(loops: int) -> float:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    ep = select.epoll()
+    ep.register(a.fileno(), select.EPOLLIN)
+    socks = {a.fileno(): a}
+    rest = {a.fileno(): b""}
+    elapsed = 0.0
+    for _ in range(loops):
+        b.send(BURST)
+        t0 = time.perf_counter()
+        for fd, _ in ep.poll(1.0):
+            sock = socks[fd]
+            data = rest[fd] + sock.recv(65536)
+            end = data.rfind(b"\n") + 1
+            rest[fd] = data[end:]
+            out = list(data[:end].splitlines(keepends=True))  # a line at a time, as written
+            sock.send(b"".join(out))
+        ep.poll(0)
+        elapsed += time.perf_counter() - t0
+        _drain(b, len(BURST))
+    ep.close()
+    a.close()
+    b.close()
+    return elapsed
+
+
+def ours_write16(loops: int) -> float:
+    a, b = socket.socketpair()
+    with Poller() as poller:
+        ch = SocketChannel(a)
+        poller.register(ch)
+        elapsed = 0.0
+        for _ in range(loops):
+            t0 = time.perf_counter()
+            for _ in range(16):
+                ch.write(LINE)
+            poller.poll(0)
+            elapsed += time.perf_counter() - t0
+            _drain(b, len(BURST))
+    b.close()
+    return elapsed
+
+
+def raw_write16(loops: int) -> float:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    elapsed = 0.0
+    for _ in range(loops):
+        t0 = time.perf_counter()
+        held = []
+        for _ in range(16):
+            held.append(LINE)
+        a.send(b"".join(held))
+        elapsed += time.perf_counter() - t0
+        _drain(b, len(BURST))
+    a.close()
+    b.close()
+    return elapsed
+
+
+def ours_split_4k(loops: int) -> float:
+    splitter = LineSplitter()
+    t0 = time.perf_counter()
+    for _ in range(loops):
+        splitter.feed(CHUNK)
+        splitter.take_lines()
+    return time.perf_counter() - t0
+
+
+def raw_split_4k(loops: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(loops):
+        buf = bytearray(CHUNK)
+        start = 0
+        end = buf.find(b"\n") + 1
+        while end:
+            _line = buf[start:end]
+            start = end
+            end = buf.find(b"\n", start) + 1
+    return time.perf_counter() - t0
+
+
+BENCHMARKS: dict[str, Callable[[int], float]] = {
+    "ours/poll_one": ours_poll_one,
+    "raw/poll_one": raw_poll_one,
+    "ours/echo_turn": ours_echo_turn,
+    "raw/echo_turn": raw_echo_turn,
+    "ours/write16": ours_write16,
+    "raw/write16": raw_write16,
+    "ours/split_4k": ours_split_4k,
+    "raw/split_4k": raw_split_4k,
+}
+
+
+def main() -> None:
+    runner = pyperf.Runner()
+    runner.metadata["description"] = "io-channels hot paths beside hand-written equivalents"
+    for name, func in BENCHMARKS.items():
+        runner.bench_time_func(name, func)
+
+
+if __name__ == "__main__":
+    main()
