@@ -45,6 +45,7 @@ from channels import (
     ChannelError,
     EndpointClosedException,
     PipeChannel,
+    ProcessChannel,
     SocketChannel,
     WriteBufferFullError,
 )
@@ -988,6 +989,14 @@ class TestCatChildChannel(ChannelContract[EchoPeer]):
         assert read_exactly(channel, 4) == b"bye\n"  # else cat dies writing to the closed pipe
         channel.close()
         assert peer.process.wait(timeout=WAIT) == 0  # cat saw end of file and exited
+
+
+class TestCatProcessChannel(TestCatChildChannel):
+    """A ``ProcessChannel`` running ``cat``: the same contract and echo checks."""
+
+    def open_pair(self, workdir: Path, max_pending: int) -> tuple[Channel, EchoPeer]:
+        channel = ProcessChannel(["cat"], max_pending=max_pending)
+        return channel, EchoPeer(channel, channel._process)
 
 
 # -- edges of the base machinery ----------------------------------------------

@@ -192,6 +192,20 @@ def test_read_with_nothing_sent_returns_empty_bytes(endpoint: Endpoint) -> None:
     assert endpoint.channel.read() == b""
 
 
+def test_idle_line_channels_keep_their_lines_apart() -> None:
+    # Idle line channels start out sharing one empty splitter; data for one
+    # must never show up in another.
+    with TestChannel(buffering="line") as first, TestChannel(buffering="line") as second:
+        first.put(b"one\npartial")
+        assert read_lines(first, 1) == [b"one\n"]
+        assert second.read() == b""
+        second.put(b"two\n")
+        assert read_lines(second, 1) == [b"two\n"]
+        assert first.read() == b""
+        first.put_eof()
+        assert read_to_end(first) == [b"partial"]
+
+
 def test_one_line_is_returned_whole(endpoint: Endpoint) -> None:
     endpoint.feed(b"hello\n")
     assert read_lines(endpoint.channel, 1) == [b"hello\n"]

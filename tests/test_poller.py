@@ -207,6 +207,29 @@ def test_poll_zero_does_not_wait(poller: Poller, stack: contextlib.ExitStack) ->
     assert elapsed < 0.1
 
 
+def test_poll_with_a_negative_timeout_does_not_wait(poller: Poller, stack: contextlib.ExitStack) -> None:
+    poller.register(make_test_channel(stack))
+
+    result, elapsed = timed_poll(poller, -1.0)  # epoll would read -1 as "forever"
+
+    assert result == []
+    assert elapsed < 0.1
+
+
+def test_poll_with_a_sub_millisecond_timeout_waits_rather_than_spins(
+    poller: Poller, stack: contextlib.ExitStack
+) -> None:
+    poller.register(make_test_channel(stack))
+    start = time.process_time()
+
+    for _ in range(20):
+        assert poller.poll(0.0001) == []
+
+    # Each poll sleeps about a millisecond: 20 of them cannot use 20 ms of CPU
+    # unless they spin.
+    assert time.process_time() - start < 0.02 * 20
+
+
 def test_poll_without_timeout_waits_until_data_arrives(poller: Poller, stack: contextlib.ExitStack) -> None:
     channel, peer = channel_pair(stack)
     poller.register(channel)

@@ -14,9 +14,9 @@ whose bits are tested against their own ``READ_READY`` and ``WRITE_READY``.
 from __future__ import annotations
 
 import contextlib
-import math
 import select
 import selectors
+from collections.abc import Callable
 from typing import Protocol
 
 __all__ = ["EpollWatcher", "SelectorsWatcher", "Watcher", "default_watcher"]
@@ -46,20 +46,10 @@ class Watcher(Protocol):
         """Free the watcher's own descriptor."""
 
 
-def _milliseconds(timeout: float | None) -> float:
-    """epoll's timeout: -1 to block; else rounded up to whole milliseconds,
-    so that a timeout below one millisecond does not become a busy loop."""
-    if timeout is None:
-        return -1
-    if timeout <= 0:
-        return 0
-    return math.ceil(timeout * 1e3) * 1e-3
-
-
 class EpollWatcher:
     """Linux epoll, level-triggered, with no per-descriptor Python object."""
 
-    __slots__ = ("_epoll",)
+    __slots__ = ("_epoll", "wait")
 
     READ = select.EPOLLIN if hasattr(select, "EPOLLIN") else 1
     WRITE = select.EPOLLOUT if hasattr(select, "EPOLLOUT") else 4
@@ -70,6 +60,10 @@ class EpollWatcher:
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
+        # epoll's own poll(), unwrapped: it takes seconds or None, and rounds
+        # a timeout up to whole milliseconds, so that one below a millisecond
+        # does not become a busy loop. Callers pass no negative timeout.
+        self.wait: Callable[[float | None], list[tuple[int, int]]] = self._epoll.poll
 
     def register(self, fd: int, events: int) -> None:
         """Watch ``fd`` for ``events``."""
@@ -83,10 +77,6 @@ class EpollWatcher:
         """Stop watching ``fd``; silent if it is not watched or closed."""
         with contextlib.suppress(OSError, ValueError):  # closed already (epoll forgot it), or never watched
             self._epoll.unregister(fd)
-
-    def wait(self, timeout: float | None) -> list[tuple[int, int]]:
-        """Ready descriptors and their event masks."""
-        return self._epoll.poll(_milliseconds(timeout))
 
     def close(self) -> None:
         """Free the epoll descriptor."""

@@ -56,8 +56,9 @@ _BACKOFF_MAX = 1.0
 class Poller:
     """Multiplexes registered channels and listening sockets.
 
-    Built on :mod:`selectors` (epoll on Linux, kqueue on BSD and macOS), so a
-    poll costs what the ready channels cost, not what the idle ones do.
+    Built on epoll on Linux and on :mod:`selectors` elsewhere (kqueue on BSD
+    and macOS), so a poll costs what the ready channels cost, not what the
+    idle ones do.
     Clients accepted from servers are wrapped in :class:`SocketChannel` with
     this poller's ``buffering``, ``max_line_length`` and ``max_pending``.
 
@@ -77,6 +78,10 @@ class Poller:
         self._max_line_length = max_line_length
         self._max_pending = max_pending
         self._watch = _make_watcher()
+        # Looked up once: poll() is the hot path.
+        self._wait = self._watch.wait
+        self._read_ready = self._watch.READ_READY
+        self._write_ready = self._watch.WRITE_READY
         self._channels: dict[int, Any] = {}  # read descriptor -> channel
         # id(channel) -> read descriptor, for foreign channels only: this
         # package's own channels keep theirs in ``_poll_fd``.
@@ -207,39 +212,48 @@ class Poller:
         ended, which is then forgotten; and ``((address, client), server)``
         for each client accepted (already registered).
         """
-        self._send_held_output()
+        if self._held_output:
+            self._send_held_output()
         # Claims made while this poll reads (a foreign channel over its line
         # cap) are for the next poll: keep them apart from those made before.
-        held_input, self._held_input = self._held_input, []
-        if self._ended or held_input:
+        held_input = self._held_input
+        if held_input:
+            self._held_input = []
+        ended = self._ended
+        if ended or held_input or (timeout is not None and timeout < 0):
             timeout = 0
         if self._paused:
             timeout = self._until_resume(timeout)
-        watch = self._watch
-        ready = watch.wait(timeout)
+        ready = self._wait(timeout)
         result: list[Any] = []
-        if self._ended:
-            result.extend((b"", channel) for channel in self._ended)
-            self._ended.clear()
+        if ended:
+            result.extend((b"", channel) for channel in ended)
+            ended.clear()
         channels = self._channels
-        read_ready = watch.READ_READY
-        write_ready = watch.WRITE_READY
+        read_ready = self._read_ready
         for fd, mask in ready:
-            if mask & write_ready and fd in self._writing:
+            if mask & self._write_ready and fd in self._writing:
                 self._on_writable(fd)
             if mask & read_ready:
                 channel = channels.get(fd)
-                if channel is not None:
+                if channel is None:
+                    self._on_other_readable(fd, result)
+                elif type(channel).read is _NATIVE_READ:
+                    if channel._poll_read(result):
+                        self._forget(channel)
+                else:
                     self._read_from(channel, result)
-                elif fd in self._servers:
-                    self._accept(fd, result)
-                elif fd == self._wake_fd:
-                    self._drain_wakeups()
         if held_input:
             self._read_held_input(held_input, result)
         if self._paused:
             self._resume_servers()
         return result
+
+    def _on_other_readable(self, fd: int, result: list[Any]) -> None:
+        if fd in self._servers:
+            self._accept(fd, result)
+        elif fd == self._wake_fd:
+            self._drain_wakeups()
 
     def wakeup(self) -> None:
         """Make a :meth:`poll` that is waiting return now (or the next one at once).
