@@ -1,15 +1,39 @@
-"""``TestChannel``: a channel for unit tests, with no real peer."""
+"""Tools for testing code that uses channels, with no real peer.
+
+:class:`TestChannel` is a channel whose peer is the test: it feeds input with
+``put()`` and collects output with ``get()``, and it can misbehave the way a
+real network does (short writes, a peer that stops reading, a reset).
+
+:func:`check_channel` runs the whole :class:`~channels.Channel` contract
+against a connected pair of channels, so that a ``Channel`` subclass of your
+own can be shown to keep it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
+import random
+import select
+import threading
+import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import NoReturn
 
 from .channel import DEFAULT_MAX_PENDING, Buffer, Channel, _byte_view
-from .errors import EndpointClosedException
+from .errors import EndpointClosedException, WriteBufferFullError
+from .poller import Poller
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
-__all__ = ["TestChannel"]
+__all__ = ["TestChannel", "check_channel"]
+
+# The write gate holds this little when it is shut: one page is the smallest
+# pipe Linux allows, where a default 64 KiB pipe would take 16 times more.
+_GATE_SIZE = 4096
+_F_SETPIPE_SZ: int | None = getattr(fcntl, "F_SETPIPE_SZ", None)
 
 
 class TestChannel(Channel):
@@ -18,11 +42,47 @@ class TestChannel(Channel):
 
     Its read side is a real pipe, so it works inside a ``Poller`` exactly like
     a channel over a socket: the descriptor becomes readable when data is put.
+
+    By default the peer takes everything written at once. To test protocol
+    code against what real networks do, the peer can be told to misbehave:
+
+    ``send_limit`` (keyword or attribute)
+        The most bytes one write system call hands over: a short write, as a
+        socket with a full buffer makes. ``0`` takes nothing (the call fails
+        with ``EAGAIN``); ``None`` (the default) takes everything. What is not
+        taken stays pending, in order, exactly as with a real descriptor.
+    :meth:`stall` / :meth:`resume`
+        The peer stops taking output until resumed: writes stay pending,
+        ``flush(timeout)`` returns ``False`` when the time is up, and a
+        ``Poller`` waits for the channel to become writable again.
+    :meth:`put_reset`
+        The peer resets the connection: the next ``read()`` and ``write()``
+        (and every later one) raise :class:`EndpointClosedException` with a
+        ``ConnectionResetError`` as ``__cause__``.
+    :meth:`put_eof`
+        The peer ends its output: ``read()`` returns what was put, then raises.
+
+    Write readiness follows these knobs: a stalled peer, or one with
+    ``send_limit=0``, is not writable, so a ``Poller`` holding pending output
+    for it waits instead of spinning, and becomes writable at ``resume()``.
+
+    Example::
+
+        channel = TestChannel(send_limit=3)
+        channel.write(b"hello")        # one system call: the peer took b"hel"
+        assert channel.pending_output == 2
+        assert channel.get() == b"hello"   # get() sends once more: b"lo"
+        channel.stall()
+        channel.write(b"more")
+        assert not channel.flush(timeout=0.1)
+        channel.resume()
+        assert channel.flush(timeout=1)
+        channel.put_reset()            # read() and write() now raise
     """
 
     __test__ = False  # not a pytest test class, despite its name
 
-    __slots__ = ("_faucet", "_feed", "_inbox", "_eof_put", "_outbox")
+    __slots__ = ("_faucet", "_feeder", "_inbox", "_eof_put", "_outbox", "_send_limit", "_stalled", "_reset", "_gate")
 
     def __init__(
         self,
@@ -30,22 +90,33 @@ class TestChannel(Channel):
         buffering: str | None = "bytes",
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
+        send_limit: int | None = None,
     ) -> None:
+        _check_send_limit(send_limit)
         # The pipe first: if it cannot be had (EMFILE), no half-built channel
         # is left to warn about itself; if the options are bad, it is closed.
-        self._faucet, self._feed = os.pipe()
+        self._faucet, self._feeder = os.pipe()
         try:
             super().__init__(buffering=buffering, max_line_length=max_line_length, max_pending=max_pending)
         except BaseException:
             os.close(self._faucet)
-            os.close(self._feed)
+            os.close(self._feeder)
             raise
         os.set_blocking(self._faucet, False)
-        os.set_blocking(self._feed, False)
+        os.set_blocking(self._feeder, False)
         # What was put but does not fit in the pipe yet.
         self._inbox: deque[bytes | memoryview] = deque()
         self._eof_put = False
         self._outbox = bytearray()
+        self._send_limit = send_limit
+        self._stalled = False
+        self._reset: ConnectionResetError | None = None
+        # A pipe whose write end stands for the peer's readiness to take
+        # output; made only when a fault needs it, so a plain TestChannel
+        # costs two descriptors.
+        self._gate: tuple[int, int] | None = None
+
+    # -- the test's side: input ----------------------------------------------
 
     def put(self, data: Buffer) -> None:
         """Make ``data`` readable by ``read()``, after what was put before."""
@@ -65,12 +136,80 @@ class TestChannel(Channel):
             self._eof_put = True
             self._pump()
 
+    def put_reset(self) -> None:
+        """Reset the connection, as a peer that crashed or refused does.
+
+        The next ``read()`` and ``write()``, and every later one, raise
+        :class:`EndpointClosedException` with a ``ConnectionResetError`` as
+        ``__cause__``. Input put but not yet read is lost and pending output
+        is dropped, as with a real reset (a channel shut down for writing
+        keeps raising as it did). A registered channel is reported by
+        its ``Poller`` as ended, ``(b'', channel)``. What the peer took before
+        is still returned by :meth:`get`. Doing it again does nothing.
+        """
+        if self._closed or self._reset is not None:
+            return
+        self._reset = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer (TestChannel.put_reset)")
+        if self._write_error is None:
+            # Now, not at the next send: a write held for a poller must fail too.
+            self._write_failed(self._reset)
+        self._inbox.clear()
+        self._eof_put = True
+        if self._feeder >= 0:
+            os.close(self._feeder)  # the read end turns readable: a poller looks
+            self._feeder = -1
+        self._update_gate()  # writable, so that held output meets the reset
+
+    # -- the test's side: output -----------------------------------------------
+
     def get(self) -> bytes:
-        """Return what was written since the last ``get()``."""
-        self._flush_pending()  # output held for a poller counts as written
+        """Return what the peer took since the last ``get()``.
+
+        Output held for a ``Poller`` is sent first, under the current faults
+        (one more write system call), so that without faults ``get()`` sees
+        everything written; with faults, what is still pending is not here.
+        """
+        if not self._closed and self._write_error is None and self._pending_size:
+            with contextlib.suppress(EndpointClosedException):  # reset: the next write() says so
+                self._flush_pending()
         data = bytes(self._outbox)
         self._outbox.clear()
         return data
+
+    @property
+    def send_limit(self) -> int | None:
+        """The most bytes one write system call hands to the peer; ``0``
+        takes nothing (``EAGAIN``), ``None`` everything."""
+        return self._send_limit
+
+    @send_limit.setter
+    def send_limit(self, limit: int | None) -> None:
+        _check_send_limit(limit)
+        self._send_limit = limit
+        self._update_gate()
+
+    @property
+    def stalled(self) -> bool:
+        """Whether the peer has stopped taking output (see :meth:`stall`)."""
+        return self._stalled
+
+    def stall(self) -> None:
+        """Make the peer stop taking output until :meth:`resume`.
+
+        Writes stay pending, in order, and the channel is not writable: a
+        ``Poller`` waits, ``flush(timeout)`` returns ``False`` after
+        ``timeout`` and ``close()`` drops what is left after its linger.
+        """
+        self._stalled = True
+        self._update_gate()
+
+    def resume(self) -> None:
+        """Let a stalled peer take output again; the channel turns writable
+        (unless ``send_limit`` is ``0``) and a ``Poller`` sends what waited."""
+        self._stalled = False
+        self._update_gate()
+
+    # -- the channel's hooks ------------------------------------------------------
 
     def get_fd(self) -> int:
         """The read end of the internal pipe."""
@@ -83,18 +222,20 @@ class TestChannel(Channel):
         inbox = self._inbox
         while inbox:
             try:
-                taken = os.write(self._feed, inbox[0])
+                taken = os.write(self._feeder, inbox[0])
             except BlockingIOError:
                 return
             if taken < len(inbox[0]):
                 inbox[0] = memoryview(inbox[0])[taken:]
                 return
             inbox.popleft()
-        if self._eof_put and self._feed >= 0:
-            os.close(self._feed)
-            self._feed = -1
+        if self._eof_put and self._feeder >= 0:
+            os.close(self._feeder)
+            self._feeder = -1
 
     def _read(self) -> bytes:
+        if self._reset is not None:
+            raise EndpointClosedException(f"{self!r}: the peer reset the connection") from self._reset
         try:
             data = os.read(self._faucet, self._read_now)
         except BlockingIOError:
@@ -105,17 +246,634 @@ class TestChannel(Channel):
         return data
 
     def _send(self, buffers: list[bytes | memoryview]) -> int:
+        if self._reset is not None:
+            raise self._reset
+        limit = self._send_limit
+        if self._stalled or limit == 0:
+            raise BlockingIOError(errno.EAGAIN, "the peer is not taking output")
         size = 0
         for buffer in buffers:
+            if limit is not None and size + len(buffer) >= limit:
+                self._outbox += memoryview(buffer)[: limit - size]
+                return limit
             self._outbox += buffer
             size += len(buffer)
         return size
 
+    def _write_fd(self) -> int:
+        return self._open_gate()[1]
+
     def _release(self) -> None:
         os.close(self._faucet)
-        if self._feed >= 0:
-            os.close(self._feed)
-            self._feed = -1
+        if self._feeder >= 0:
+            os.close(self._feeder)
+            self._feeder = -1
+        if self._gate is not None:
+            for fd in self._gate:
+                os.close(fd)
+            self._gate = None
 
     def _describe(self) -> str:
         return f"fd={self._faucet}"
+
+    # -- write readiness -------------------------------------------------------
+
+    def _open_gate(self) -> tuple[int, int]:
+        """The gate pipe, made on first need, shut or open as the faults say."""
+        if self._gate is None:
+            if self._closed:
+                raise EndpointClosedException(f"{self!r} is closed")
+            self._gate = _make_gate()
+            self._update_gate()
+        return self._gate
+
+    def _update_gate(self) -> None:
+        """Make the gate's write end writable exactly when a send would take
+        something: a poller watching it then neither spins nor waits forever."""
+        if self._gate is None:
+            if self._closed or not (self._stalled or self._send_limit == 0):
+                return
+            self._open_gate()  # shut from the start
+            return
+        reader, writer = self._gate
+        if self._reset is None and (self._stalled or self._send_limit == 0):
+            _fill_pipe(writer)
+        else:
+            _drain_pipe(reader)
+
+
+def _check_send_limit(limit: int | None) -> None:
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ValueError(f"send_limit must be None or a number of bytes >= 0, not {limit!r}")
+
+
+def _make_gate() -> tuple[int, int]:
+    reader, writer = os.pipe()
+    os.set_blocking(reader, False)
+    os.set_blocking(writer, False)
+    if _F_SETPIPE_SZ is not None:
+        with contextlib.suppress(OSError):  # the default size works too, at more cost
+            fcntl.fcntl(writer, _F_SETPIPE_SZ, _GATE_SIZE)
+    return reader, writer
+
+
+def _fill_pipe(fd: int) -> None:
+    """Fill a non-blocking pipe, so that it is not writable."""
+    chunk = bytes(65536)
+    while True:
+        try:
+            os.write(fd, chunk)
+        except BlockingIOError:
+            break
+    # A big write stops once less than a page is free; single bytes fill that.
+    while True:
+        try:
+            os.write(fd, b"\0")
+        except BlockingIOError:
+            return
+
+
+def _drain_pipe(fd: int) -> None:
+    """Empty a non-blocking pipe, so that its write end is writable."""
+    while True:
+        try:
+            if not os.read(fd, 65536):
+                return
+        except BlockingIOError:
+            return
+
+
+# -- the conformance check ------------------------------------------------------
+
+#: A zero-argument callable returning two connected channels ``(a, b)``.
+PairFactory = Callable[[], "tuple[Channel, Channel]"]
+
+# Writes pile up until this much is pending; a peer that still takes it all
+# (an in-memory one) has no kernel buffer to fill, and the checks that need
+# pending output settle for what they can show.
+_FILL_LIMIT = 32 * 1024 * 1024
+_FILL_CHUNK = 1024 * 1024
+# How long a flush is given to show that it returns False for a peer that
+# does not read: short, since it must wait all of it.
+_SHORT_WAIT = 0.05
+# One turn of the drive loops: wait for the reader this long at most.
+_TURN = 0.005
+
+
+def check_channel(make_pair: PairFactory, *, one_way: bool = False, timeout: float = 10.0) -> None:
+    """Check that a pair of connected channels keeps the whole ``Channel`` contract.
+
+    ``make_pair`` is called once per check with no arguments and must return
+    two fresh, connected channels ``(a, b)`` in bytes mode: what is written
+    to one is read from the other. Both are closed (or aborted) by the check,
+    and whatever else the factory opened (a listening socket, a temporary
+    file) it must close itself. With ``one_way=True`` the pair carries bytes
+    from ``a`` to ``b`` only (a pipe's write end and read end, say): ``a`` is
+    then only written and ``b`` only read.
+
+    Each promise is checked on a fresh pair, in both directions unless
+    ``one_way``:
+
+    - many writes (bytes, bytearray, memoryview, several chunks a call)
+      arrive intact and in order, both ways at once;
+    - a transfer larger than the kernel's buffers arrives intact; while the
+      peer does not read, the rest is held (``pending_output``), later writes
+      queue behind it, ``flush(timeout)`` returns ``False``; once the peer
+      reads, ``flush()`` returns ``True`` with nothing pending;
+    - past ``max_pending``, ``write()`` raises ``WriteBufferFullError`` and
+      takes nothing of that call;
+    - after the peer's ``close()``, ``read()`` returns what came before, then
+      raises ``EndpointClosedException`` on that and every later call;
+    - ``close()`` delivers pending output to a peer that reads meanwhile;
+      after it, ``read()``, ``write()``, ``flush()`` and ``get_fd()`` raise
+      ``EndpointClosedException`` (never ``OSError`` or ``ValueError``), and
+      ``close()`` again does nothing; ``abort()`` drops pending output;
+    - a write to a peer that is gone raises ``EndpointClosedException``;
+    - ``write('text')`` raises ``TypeError`` naming bytes, and queues none
+      of the chunks of that call;
+    - ``get_fd()`` becomes readable, for ``select.select`` and
+      ``select.poll``, when data arrives;
+    - inside a ``Poller``, data is reported as ``(data, channel)``, never
+      empty for a live channel, and the end exactly once as
+      ``(b'', channel)``;
+    - ``shutdown_write()`` makes the peer see end of file while the other
+      direction goes on; if it raises ``NotImplementedError`` this part is
+      skipped (after checking that nothing written was dropped);
+    - once every pair is closed, the process holds no more descriptors than
+      before (where ``/proc/self/fd`` or ``/dev/fd`` can tell).
+
+    Every wait is bounded by ``timeout`` seconds. A broken promise raises
+    ``AssertionError`` naming it; the check returns ``None`` when all hold.
+
+    Example, for a channel class of your own (in a pytest test)::
+
+        import socket
+        from channels.testing import check_channel
+
+        def test_my_channel_keeps_the_contract():
+            def make_pair():
+                left, right = socket.socketpair()
+                return MyChannel(left), MyChannel(right)
+
+            check_channel(make_pair)
+
+    and for a pipe, which carries one way::
+
+        def make_pipe():
+            faucet, sink = os.pipe()
+            return PipeChannel(sink=sink), PipeChannel(faucet)
+
+        check_channel(make_pipe, one_way=True)
+    """
+    before = _open_fd_count()
+    for check in _CHECKS:
+        directions = [False] if one_way or check in _BOTH_WAYS_AT_ONCE else [False, True]
+        for swapped in directions:
+            with _pair(make_pair) as (a, b):
+                writer, reader = (b, a) if swapped else (a, b)
+                check(_Case(writer, reader, one_way, timeout))
+    after = _open_fd_count()
+    if before is not None and after is not None and after > before:
+        _fail("closing a channel frees its descriptors", f"{after - before} more descriptors are open than before")
+
+
+class _Case:
+    """One check's pair, seen as a ``writer`` and a ``reader``, and its options."""
+
+    def __init__(self, writer: Channel, reader: Channel, one_way: bool, timeout: float) -> None:
+        self.writer = writer
+        self.reader = reader
+        self.one_way = one_way
+        self.timeout = timeout
+
+    def deadline(self) -> float:
+        return time.monotonic() + self.timeout
+
+
+@contextlib.contextmanager
+def _pair(make_pair: PairFactory) -> Iterator[tuple[Channel, Channel]]:
+    pair = make_pair()
+    if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(ch, Channel) for ch in pair)):
+        raise TypeError(f"make_pair() must return a tuple of two Channels, not {pair!r}")
+    try:
+        yield pair
+    finally:
+        for channel in pair:
+            channel.abort()
+
+
+def _fail(promise: str, detail: str) -> NoReturn:
+    raise AssertionError(f"check_channel: {promise}: {detail}")
+
+
+def _check(condition: object, promise: str, detail: str) -> None:
+    if not condition:
+        _fail(promise, detail)
+
+
+def _expect_end(promise: str, action: Callable[[], object]) -> EndpointClosedException:
+    """Run ``action``; it must raise EndpointClosedException and nothing else."""
+    try:
+        result = action()
+    except EndpointClosedException as end:
+        return end
+    except Exception as err:
+        raise AssertionError(
+            f"check_channel: {promise}: raised {type(err).__name__}({err}) instead of EndpointClosedException"
+        ) from err
+    _fail(promise, f"returned {result!r} instead of raising EndpointClosedException")
+
+
+def _pattern(size: int, seed: int) -> bytes:
+    """Reproducible pseudo-random bytes, so that misordered data shows."""
+    return random.Random(seed).randbytes(size)
+
+
+def _wait_readable(channel: Channel, wait: float) -> None:
+    with contextlib.suppress(OSError, ValueError, EndpointClosedException):
+        select.select([channel.get_fd()], [], [], wait)
+
+
+def _nudge(writers: Iterable[Channel]) -> None:
+    """Let writers send what they hold, without waiting."""
+    for writer in writers:
+        if writer.pending_output and not writer.closed:
+            with contextlib.suppress(EndpointClosedException):
+                writer.flush(0)
+
+
+def _receive(case: _Case, size: int, promise: str, *, reader: Channel | None = None) -> bytes:
+    """Read exactly ``size`` bytes from the reader, driving the writer meanwhile."""
+    reader = reader or case.reader
+    writers = [ch for ch in (case.writer, case.reader) if ch is not reader]
+    chunks: list[bytes] = []
+    got = 0
+    deadline = case.deadline()
+    while got < size:
+        _check(time.monotonic() < deadline, promise, f"only {got} of {size} bytes arrived within {case.timeout}s")
+        _nudge(writers)
+        try:
+            data = reader.read()
+        except EndpointClosedException as end:
+            _fail(promise, f"the stream ended ({end}) after {got} of {size} bytes")
+        if data:
+            chunks.append(data)
+            got += len(data)
+        else:
+            _wait_readable(reader, _TURN)
+    received = b"".join(chunks)
+    _check(len(received) == size, promise, f"{len(received)} bytes arrived where {size} were sent")
+    return received
+
+
+def _read_to_end(channel: Channel, case: _Case, promise: str) -> tuple[bytes, EndpointClosedException]:
+    """Everything ``channel`` reads until it raises EndpointClosedException."""
+    chunks: list[bytes] = []
+    deadline = case.deadline()
+    while True:
+        _check(time.monotonic() < deadline, promise, f"no end of stream within {case.timeout}s")
+        try:
+            data = channel.read()
+        except EndpointClosedException as end:
+            return b"".join(chunks), end
+        except Exception as err:
+            raise AssertionError(
+                f"check_channel: {promise}: read() raised {type(err).__name__}({err}), not EndpointClosedException"
+            ) from err
+        if data:
+            chunks.append(data)
+        else:
+            _wait_readable(channel, _TURN)
+
+
+def _compare(received: bytes, sent: bytes, promise: str) -> None:
+    if received == sent:
+        return
+    where = next(
+        (i for i, (r, s) in enumerate(zip(received, sent, strict=False)) if r != s), min(len(received), len(sent))
+    )
+    _fail(promise, f"{len(received)} bytes arrived for {len(sent)} sent; they differ from byte {where} on")
+
+
+def _fill(writer: Channel, seed: int) -> bytes:
+    """Write until output is stuck in the channel: pending, and a short
+    ``flush(timeout)`` returns ``False`` (or ``_FILL_LIMIT`` was written, for a
+    peer with no bounded buffer). Returns what was written."""
+    promise = "flush() returns True only when nothing is pending"
+    written: list[bytes] = []
+    total = 0
+    while total < _FILL_LIMIT:
+        chunk = _pattern(_FILL_CHUNK, seed + len(written))
+        writer.write(chunk)
+        written.append(chunk)
+        total += len(chunk)
+        # The kernel may go on taking output for a while (TCP windows grow).
+        if writer.pending_output:
+            if not writer.flush(_SHORT_WAIT):
+                _check(writer.pending_output, promise, "flush() returned False with nothing pending")
+                break
+            _check(not writer.pending_output, promise, f"{writer.pending_output} bytes pending after True")
+    return b"".join(written)
+
+
+# -- the checks: each takes one fresh pair ---------------------------------------
+
+
+def _check_read_returns_empty_bytes_when_idle(case: _Case) -> None:
+    promise = "read() returns b'' when nothing has arrived"
+    for channel in (case.reader,) if case.one_way else (case.reader, case.writer):
+        data = channel.read()
+        _check(data == b"" and type(data) is bytes, promise, f"{channel!r} returned {data!r}")
+
+
+def _check_many_writes_arrive_in_order_both_ways(case: _Case) -> None:
+    promise = "many writes arrive intact and in order"
+    ends = [(case.writer, case.reader)] if case.one_way else [(case.writer, case.reader), (case.reader, case.writer)]
+    rng = random.Random(7)
+    sent: dict[int, list[bytes]] = {id(writer): [] for writer, _ in ends}
+    for turn in range(400):
+        for writer, _ in ends:
+            pieces = [_pattern(rng.randint(1, 3000), turn * 10 + k) for k in range(rng.randint(1, 3))]
+            sent[id(writer)].extend(pieces)
+            buffers = [_as_kind(piece, rng.randrange(3)) for piece in pieces]
+            writer.write(*buffers)
+            for buffer in buffers:  # the channel must have kept its own copy
+                if isinstance(buffer, bytearray):
+                    buffer[:] = bytes(len(buffer))
+    for writer, reader in ends:
+        expected = b"".join(sent[id(writer)])
+        _compare(_receive(case, len(expected), promise, reader=reader), expected, promise)
+
+
+def _as_kind(piece: bytes, kind: int) -> Buffer:
+    if kind == 0:
+        return piece
+    if kind == 1:
+        return bytearray(piece)
+    return memoryview(bytearray(piece))
+
+
+def _check_large_transfer_is_held_then_flushed(case: _Case) -> None:
+    writer = case.writer
+    promise = "output the peer does not take yet is held, in order, and flushed"
+    data = _fill(writer, seed=100)
+    pending = writer.pending_output
+    if pending:
+        _check(pending <= len(data), promise, f"pending_output is {pending} after writing {len(data)} bytes")
+        _check(not writer.flush(0), promise, "flush(0) returned True while the peer read nothing")
+        _check(writer.pending_output == pending, promise, "pending output changed while the peer read nothing")
+    tail = b"".join(_pattern(1000, 200 + k) for k in range(5))
+    for k in range(5):
+        writer.write(tail[k * 1000 : (k + 1) * 1000])
+    expected = data + tail
+    _compare(_receive(case, len(expected), promise), expected, promise)
+    _check(writer.flush(case.timeout), promise, "flush() returned False once the peer had read everything")
+    _check(writer.pending_output == 0, promise, f"pending_output is {writer.pending_output} after a flush")
+
+
+def _check_write_past_max_pending_is_refused_whole(case: _Case) -> None:
+    writer = case.writer
+    promise = "a write past max_pending raises WriteBufferFullError and queues nothing"
+    if not hasattr(writer, "max_pending"):
+        return
+    saved = writer.max_pending
+    writer.max_pending = 4096
+    try:
+        try:
+            writer.write(b"x" * 8192)
+        except WriteBufferFullError:
+            pass
+        else:
+            _fail(promise, "a write of 8192 bytes with max_pending=4096 was accepted")
+        _check(writer.pending_output == 0, promise, f"pending_output is {writer.pending_output} after a refusal")
+        writer.write(b"fits")
+        _compare(_receive(case, 4, promise), b"fits", promise)
+    finally:
+        writer.max_pending = saved
+
+
+def _check_end_of_file_comes_after_the_data(case: _Case) -> None:
+    promise = "after the peer's close, read() returns what came before, then raises EndpointClosedException"
+    data = _pattern(50_000, 300)
+    case.writer.write(data[:10], data[10:])
+    _compare(_close_while_reading(case, promise), data, promise)
+    for _ in range(3):
+        _expect_end(promise + " on every later call", case.reader.read)
+
+
+def _check_close_delivers_pending_output(case: _Case) -> None:
+    promise = "close() delivers pending output to a peer that reads meanwhile"
+    data = _fill(case.writer, seed=400) + b"the end"
+    case.writer.write(b"the end")
+    _compare(_close_while_reading(case, promise), data, promise)
+
+
+def _close_while_reading(case: _Case, promise: str) -> bytes:
+    """Close the writer while another thread reads the reader to its end;
+    what it read. (A peer that reads is what lets ``close()`` deliver, and a
+    TLS peer must answer the handshake before anything is delivered at all.)"""
+    result: list[bytes | BaseException] = []
+
+    def read_all() -> None:
+        try:
+            result.append(_read_to_end(case.reader, case, promise)[0])
+        except BaseException as err:  # handed to the main thread
+            result.append(err)
+
+    reader = threading.Thread(target=read_all, name="check_channel reader", daemon=True)
+    reader.start()
+    try:
+        case.writer.close()
+    finally:
+        reader.join(case.timeout * 2)
+    _check(result, promise, "the reading side did not finish")
+    outcome = result[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _check_closed_means_closed(case: _Case) -> None:
+    for channel in (case.writer, case.reader):
+        can_write = not (case.one_way and channel is case.reader)
+        channel.close()
+        channel.close()  # idempotent
+        _check(channel.closed, "closed is True after close()", f"{channel!r}.closed is False")
+        _expect_end("read() after close() raises EndpointClosedException", channel.read)
+        _expect_end("get_fd() after close() raises EndpointClosedException", channel.get_fd)
+        if can_write:
+            _expect_end("write() after close() raises EndpointClosedException", _writing(channel))
+            _expect_end("flush() after close() raises EndpointClosedException", channel.flush)
+
+
+def _writing(channel: Channel) -> Callable[[], None]:
+    return lambda: channel.write(b"x")
+
+
+def _check_abort_drops_pending_output(case: _Case) -> None:
+    promise = "abort() drops pending output and closes"
+    data = _fill(case.writer, seed=500)
+    case.writer.abort()
+    _check(case.writer.pending_output == 0, promise, f"pending_output is {case.writer.pending_output} after abort()")
+    _check(case.writer.closed, promise, "closed is False after abort()")
+    case.writer.abort()  # idempotent
+    case.writer.close()
+    _expect_end("write() after abort() raises EndpointClosedException", lambda: case.writer.write(b"x"))
+    received, _ = _read_to_end(case.reader, case, promise)
+    _check(data.startswith(received), promise, "what arrived is not a prefix of what was written")
+
+
+def _check_write_to_a_gone_peer_raises(case: _Case) -> None:
+    promise = "write() to a peer that is gone raises EndpointClosedException"
+    case.reader.close()
+    deadline = case.deadline()
+    chunk = bytes(64 * 1024)
+    while True:
+        _check(time.monotonic() < deadline, promise, f"writes still succeed {case.timeout}s after the peer closed")
+        try:
+            case.writer.write(chunk)
+            case.writer.flush(0)
+        except EndpointClosedException:
+            break
+        except Exception as err:
+            raise AssertionError(
+                f"check_channel: {promise}: raised {type(err).__name__}({err}) instead of EndpointClosedException"
+            ) from err
+        time.sleep(_TURN)
+    _expect_end(promise + " on every later write", lambda: case.writer.write(b"x"))
+
+
+def _check_text_is_refused(case: _Case) -> None:
+    promise = "write() of str raises TypeError naming bytes and queues nothing of that call"
+    writers = [(case.writer, case.reader)] if case.one_way else [(case.writer, case.reader), (case.reader, case.writer)]
+    for writer, reader in writers:
+        for bad in [("text",), (b"ok", "text"), (42,)]:
+            try:
+                writer.write(*bad)  # type: ignore[arg-type]
+            except TypeError as err:
+                if isinstance(bad[-1], str):
+                    _check("bytes" in str(err), promise, f"the TypeError says {str(err)!r}")
+            else:
+                _fail(promise, f"write{bad!r} was accepted")
+        _check(writer.pending_output == 0, promise, f"pending_output is {writer.pending_output}")
+        writer.write(b"after")
+        _compare(_receive(case, 5, promise, reader=reader), b"after", promise)
+
+
+def _check_get_fd_works_with_select_and_poll(case: _Case) -> None:
+    promise = "get_fd() becomes readable for select and poll when data arrives"
+    fd = case.reader.get_fd()
+    _check(isinstance(fd, int) and fd >= 0, promise, f"get_fd() returned {fd!r}")
+    case.writer.write(b"ping")
+    watcher = select.poll()
+    watcher.register(fd, select.POLLIN)
+    got = b""
+    deadline = case.deadline()
+    while len(got) < 4:
+        _check(time.monotonic() < deadline, promise, f"nothing readable within {case.timeout}s")
+        _nudge([case.writer])
+        readable, _, _ = select.select([fd], [], [], _TURN)
+        polled = watcher.poll(0)
+        if readable or polled:
+            # A TLS channel may be readable for a handshake record, with no data yet.
+            got += case.reader.read()
+    _compare(got, b"ping", promise)
+
+
+def _check_poller_reports_data_then_the_end_once(case: _Case) -> None:
+    promise = "a Poller reports data as (data, channel) and the end once as (b'', channel)"
+    with Poller() as poller:
+        poller.register(case.reader)
+        if not case.one_way:
+            poller.register(case.writer)
+        expected = b"".join(_pattern(100 + k, 600 + k) for k in range(50))
+        for k in range(50):
+            case.writer.write(expected[sum(100 + j for j in range(k)) :][: 100 + k])
+        got = _poll_data(poller, case, len(expected), promise)
+        _compare(got, expected, promise)
+        case.writer.close()
+        ends = _poll_ends(poller, case, promise)
+        _check(ends.count(case.reader) == 1, promise, f"the reader's end was reported {ends.count(case.reader)} times")
+        if not case.one_way:
+            _check(ends.count(case.writer) == 1, promise + " (closed by its owner)", "not reported exactly once")
+
+
+def _poll_data(poller: Poller, case: _Case, size: int, promise: str) -> bytes:
+    chunks: list[bytes] = []
+    got = 0
+    deadline = case.deadline()
+    while got < size:
+        _check(time.monotonic() < deadline, promise, f"only {got} of {size} bytes reported within {case.timeout}s")
+        for data, channel in poller.poll(_TURN):
+            _check(channel is case.reader, promise, f"data {data!r} reported for {channel!r}, not the reader")
+            _check(
+                isinstance(data, bytes) and data, promise, "an entry with empty data was reported for a live channel"
+            )
+            assert isinstance(data, bytes)
+            chunks.append(data)
+            got += len(data)
+    return b"".join(chunks)
+
+
+def _poll_ends(poller: Poller, case: _Case, promise: str) -> list[object]:
+    ends: list[object] = []
+    deadline = case.deadline()
+    while case.reader not in ends:
+        _check(time.monotonic() < deadline, promise, f"the end was not reported within {case.timeout}s")
+        for data, channel in poller.poll(_TURN):
+            _check(not data, promise, f"data {data!r} reported after the peer closed")
+            ends.append(channel)
+    for _ in range(3):  # forgotten once reported
+        ends.extend(channel for _, channel in poller.poll(0))
+    return ends
+
+
+def _check_shutdown_write_is_a_half_close(case: _Case) -> None:
+    promise = "shutdown_write() ends one direction only"
+    case.writer.write(b"before")
+    try:
+        case.writer.shutdown_write()
+    except NotImplementedError:
+        promise = "a refused shutdown_write() drops nothing"
+        _compare(_receive(case, 6, promise), b"before", promise)
+        return
+    received, _ = _read_to_end(case.reader, case, promise + ": the peer sees end of file")
+    _compare(received, b"before", promise)
+    _expect_end("write() after shutdown_write() raises EndpointClosedException", lambda: case.writer.write(b"x"))
+    case.writer.shutdown_write()  # a second call does nothing
+    if not case.one_way:
+        case.reader.write(b"reply")
+        _compare(_receive(case, 5, promise + ": the other way goes on", reader=case.writer), b"reply", promise)
+
+
+_CHECKS: list[Callable[[_Case], None]] = [
+    _check_read_returns_empty_bytes_when_idle,
+    _check_many_writes_arrive_in_order_both_ways,
+    _check_large_transfer_is_held_then_flushed,
+    _check_text_is_refused,
+    _check_write_past_max_pending_is_refused_whole,
+    _check_end_of_file_comes_after_the_data,
+    _check_close_delivers_pending_output,
+    _check_closed_means_closed,
+    _check_abort_drops_pending_output,
+    _check_write_to_a_gone_peer_raises,
+    _check_get_fd_works_with_select_and_poll,
+    _check_poller_reports_data_then_the_end_once,
+    _check_shutdown_write_is_a_half_close,
+]
+
+# Checks that already work both ways in one run, or on both channels.
+_BOTH_WAYS_AT_ONCE = {
+    _check_read_returns_empty_bytes_when_idle,
+    _check_text_is_refused,
+    _check_many_writes_arrive_in_order_both_ways,
+    _check_closed_means_closed,
+}
+
+
+def _open_fd_count() -> int | None:
+    """How many descriptors the process holds, or ``None`` if it cannot tell."""
+    for directory in ("/proc/self/fd", "/dev/fd"):
+        with contextlib.suppress(OSError):
+            return len(os.listdir(directory))
+    return None  # pragma: no cover - every supported platform has one
