@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo bench bench-quick clean
+.PHONY: test lint typecheck unit sysdeps demo stress bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,20 +16,38 @@ $(STAMP): pyproject.toml
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples stress bench
+	$(BIN)/ruff format --check src tests examples stress bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# Child processes (the command-line tests run `python -m channels`) write
+# coverage data files of their own: combine them before reporting.
+unit: $(STAMP) sysdeps
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest -q
+	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
-## demo: a line hub on a Unix socket and two clients talking through it
+## sysdeps: socat and nc, the programs the command-line tests talk to; installed
+## with apt-get when running as root, else the tests that need them skip
+sysdeps:
+	@if command -v socat >/dev/null && command -v nc >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && apt-get install -y -qq socat netcat-openbsd) \
+			|| echo "notice: installing socat and netcat-openbsd failed; the tests that need them will skip"; \
+	else \
+		echo "notice: socat or nc is missing; install socat and netcat-openbsd, or the tests that need them skip"; \
+	fi
+
+## demo: `channels hub` on a Unix socket and two `channels relay` clients talking through it
 demo: $(STAMP)
-	$(BIN)/python examples/line_hub.py
+	$(BIN)/python examples/cli_demo.py
+
+## stress: opt-in load and fault runs on loopback, each printing its figure
+stress: $(STAMP)
+	$(BIN)/python stress/run.py
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache build dist

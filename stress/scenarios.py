@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from common import HERE, EchoServer, Result, open_fds, raise_fd_limit
 
-from channels import Channel, EndpointClosedException, SocketChannel
+from channels import DEFAULT_READ_SIZE, Channel, EndpointClosedException, SocketChannel
 from channels.poller import Poller
 
 ECHO_CLIENTS = 1000
@@ -104,8 +104,9 @@ def slow_loris() -> Result:
                 sock.close()
     p99_base, p99_loaded = _p99(baseline), _p99(loaded)
     # Documented bound: max_line_length (1 MiB) per partial line held, plus
-    # one 256 KiB read buffer each; loopback noise under 1 ms is not counted.
-    bound_kib = LORIS * (1024 + 256)
+    # one read buffer (DEFAULT_READ_SIZE) each; loopback noise under 1 ms is
+    # not counted.
+    bound_kib = LORIS * (1024 + DEFAULT_READ_SIZE // 1024)
     grew = rss_after - rss_before
     passed = p99_loaded <= max(2 * p99_base, 0.001) and grew <= bound_kib
     figure = (

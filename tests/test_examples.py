@@ -16,3 +16,15 @@ def test_line_hub_demo_relays_every_line_and_exits_zero() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("hears") == 4
     assert "folder empty: True" in done.stdout
+
+
+def test_cli_demo_shows_the_conversation_through_the_hub_and_exits_zero() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "cli_demo.py")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(" hears ") == 4
+    assert "bob    hears alice: hello, is anyone there?" in done.stdout
+    assert done.stdout.count("exited with status 0") == 2
+    assert "exit status 0; socket file removed: True" in done.stdout
+    assert "folder empty before removal: True" in done.stdout

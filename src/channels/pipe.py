@@ -111,8 +111,7 @@ class PipeChannel(Channel):
         if self._in is None:
             return super()._read()
         try:
-            # A pipe holds 64 KiB: asking for more only allocates more.
-            data = os.read(self._in.fd, self._read_now)
+            data = os.read(self._in.fd, self._read_size)
         except BlockingIOError:
             return b""
         except OSError as err:

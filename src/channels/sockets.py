@@ -7,7 +7,7 @@ import socket
 import struct
 from typing import NamedTuple
 
-from .channel import DEFAULT_MAX_PENDING, SMALL_READ_SIZE, Channel
+from .channel import DEFAULT_MAX_PENDING, Channel
 from .errors import EndpointClosedException
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
@@ -86,20 +86,14 @@ class SocketChannel(Channel):
         return self._fd
 
     def _read(self) -> bytes:
-        size = self._read_now
         try:
-            data = self._sock.recv(size)
+            data = self._sock.recv(self._read_size)
         except (BlockingIOError, InterruptedError):
             return b""
         except OSError as err:
             raise EndpointClosedException(f"{self!r}: read failed ({err})") from err
         if not data:
             raise EndpointClosedException(f"{self!r}: the peer closed the connection")
-        if len(data) == size:
-            if size < self._read_size:
-                self._read_now = min(size * 2, self._read_size)
-        elif size > SMALL_READ_SIZE and len(data) < size // 2:
-            self._read_now = SMALL_READ_SIZE
         return data
 
     def _send(self, buffers: list[bytes | memoryview]) -> int:

@@ -237,7 +237,7 @@ class TestChannel(Channel):
         if self._reset is not None:
             raise EndpointClosedException(f"{self!r}: the peer reset the connection") from self._reset
         try:
-            data = os.read(self._faucet, self._read_now)
+            data = os.read(self._faucet, self._read_size)
         except BlockingIOError:
             return b""
         if not data:
