@@ -418,3 +418,12 @@ def test_many_tiny_lines_cost_grows_linearly_with_their_number() -> None:
     small = best_time(lambda: feed_tiny_lines(size))
     large = best_time(lambda: feed_tiny_lines(4 * size))
     assert large / small < 10, f"4x the lines took {large / small:.1f}x the time"
+
+
+def test_a_chunk_that_is_one_line_is_taken_without_a_copy() -> None:
+    splitter = LineSplitter()
+    chunk = b"a request of one line\n"
+
+    splitter.feed(chunk)
+
+    assert splitter.next_line() is chunk

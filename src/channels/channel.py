@@ -471,10 +471,12 @@ class Channel(metaclass=ABCMeta):
         if splitter is not None:
             if data:
                 splitter = self._feed_lines(splitter, data)
-            if splitter.has_line():
-                lines, dropped = splitter.take_lines()
-                if dropped:
-                    _LOG.warning("%r: dropped %d line(s) longer than %s bytes", self, dropped, splitter.max_line_length)
+            lines, dropped = splitter.take_lines()
+            if dropped:
+                _LOG.warning("%r: dropped %d line(s) longer than %s bytes", self, dropped, splitter.max_line_length)
+            if len(lines) == 1:  # one line a read is the latency case: no zip object
+                out.append((lines[0], self))
+            elif lines:
                 out.extend(zip(lines, repeat(self)))
             if ended:
                 rest = splitter.finish()
@@ -531,6 +533,10 @@ class Channel(metaclass=ABCMeta):
                 return False
             except OSError as err:
                 raise self._write_failed(err) from err
+            if sent == self._pending_size:  # all of it: the usual case, kept short
+                self._pending = _NO_OUTPUT
+                self._pending_size = 0
+                return True
             self._consume(sent)
             if sent < offered:
                 return False

@@ -7,16 +7,18 @@ once, ``finish()`` takes the unterminated rest at end of stream.
 Goal: worst case O(n) in the bytes fed, however the stream is chunked, and
 memory bounded by ``max_line_length`` plus one chunk.
 
-Plan: every byte is searched for ``b'\\n'`` exactly once, when its chunk is
-fed. Lines wholly inside a chunk are cut out of it at once, one copy each, by
-``BytesIO.readlines()``: a C loop that stops only at ``b'\n'`` (memchr), two
-to three times faster than ``bytes.splitlines()`` (which also splits at
-``b'\r'``, so is wrong here anyway) or a Python ``find()`` loop, for short
-and long lines alike (measured with ``bench/lines.py``). They are queued. The tail of a chunk that has no newline yet is
-kept as a list of pieces, joined once when its newline arrives, so a line
-spread over a thousand chunks is still copied only once more. A line that
-grows past ``max_line_length`` is dropped while it arrives; a marker takes
-its place in the queue so that the reader gets :class:`LineTooLongError` in
+Plan: every byte is searched for ``b'\\n'`` when its chunk is fed, and never
+again once it is in a line or in the tail. Lines wholly inside a chunk are cut
+out of it at once, one copy each, by ``BytesIO.readlines()``: a C loop that
+stops only at ``b'\\n'`` (memchr), two to three times faster than
+``bytes.splitlines()`` (which also splits at ``b'\\r'``, so is wrong here
+anyway) or a Python ``find()`` loop, for short and long lines alike (measured
+with ``bench/lines.py``). A chunk that is exactly one line is queued as it
+is, with no copy at all. The tail of a chunk that has no newline yet is kept
+as a list of pieces, joined once when its newline arrives, so a line spread
+over a thousand chunks is still copied only once more. A line that grows past
+``max_line_length`` is dropped while it arrives; a marker takes its place in
+the queue so that the reader gets :class:`LineTooLongError` in
 stream order, and then the next line.
 """
 
@@ -74,12 +76,14 @@ class LineSplitter:
 
     def feed(self, data: bytes) -> None:
         """Append ``data`` to the stream."""
-        if _NL not in data:  # also b'': nothing to split, and no copy made
+        first_end = data.find(_NL) + 1
+        if not first_end:  # also b'': nothing to split, and no copy made
             if data:
                 self._grow_tail(data)
             return
-        # Every piece ends in b'\n' except perhaps the last.
-        pieces = BytesIO(data).readlines()
+        # Every piece ends in b'\n' except perhaps the last. A chunk that is
+        # one line (a request, a reply) is taken whole, without a copy.
+        pieces = [data] if first_end == len(data) else BytesIO(data).readlines()
         first = 0
         if self._tail_len or self._dropping:
             if self._dropping:
