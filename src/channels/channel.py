@@ -116,6 +116,13 @@ def _empty_splitter(max_line_length: int | None) -> LineSplitter:
     return splitter
 
 
+# Pending output up to this size, in several chunks, is joined into one
+# before it is sent: copying that little costs less than the iovec that
+# sendmsg() and writev() build of the chunks (measured: four 64-byte lines
+# 2.35 against 2.71 µs, sixteen 3.0 against 4.2 µs). Larger output goes as
+# it is, never copied.
+_JOIN_LIMIT = 4096
+
 # Held writes beyond this go out at once instead of waiting for the next poll:
 # batching pays for small writes, and large ones should not pile up memory.
 _BATCH_LIMIT = 64 * 1024
@@ -521,6 +528,8 @@ class Channel(metaclass=ABCMeta):
     def _flush_pending(self) -> bool:
         """Send what the descriptor takes now; ``True`` if nothing is left."""
         while pending := self._pending:  # _consume() replaces an emptied list
+            if len(pending) > 1 and self._pending_size <= _JOIN_LIMIT:
+                pending = self._pending = [b"".join(pending)]
             if len(pending) <= _IOV_MAX:
                 buffers = pending
                 offered = self._pending_size
