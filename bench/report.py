@@ -111,7 +111,7 @@ def paired(ours: dict[int, float], theirs: dict[int, float], *, inverse: bool = 
 
 
 def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of issue 3: the measured value, the goal, met or not.
+    """Each performance target: the measured value, the goal, met or not.
 
     A ratio is the median of per-round ratios (each round measures both sides
     close together in time), so a machine that is busier in one round than in
@@ -332,7 +332,7 @@ def markdown(result: dict[str, Any]) -> str:
             out.append(f"| {name} | {_fmt(o, 2)} | {_fmt(r, 2)} | {_fmt(o / r if o and r else None, 2)} |")
         out += ["", "See `bench/micro.py` for what each operation does.", ""]
     out += [
-        "## targets (issue 3)",
+        "## targets",
         "",
         "Ratios are medians of per-round ratios; the range shows the lowest and highest round.",
         "",
@@ -341,7 +341,7 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for row in result["targets"]:
         value = row["value"]
-        shown = "-" if value is None else (f"{value:.0f}" if "B" in row["goal"] else f"{value:.2f}")
+        shown = "-" if value is None else (f"{value:.0f}" if "B" in row["goal"] else f"{value:.3f}")
         spread = "" if row["low"] is None else f"{row['low']:.2f}-{row['high']:.2f}"
         met = "-" if row["met"] is None else ("yes" if row["met"] else "**no**")
         out.append(f"| {row['target']} | {shown} | {spread} | {row['goal']} | {met} |")

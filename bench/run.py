@@ -4,7 +4,7 @@
 
 Workloads run one after another; within each, implementations are
 interleaved (the order rotates every round) and repeated, and the report
-gives medians and the ratios of issue 3's targets. Results go to
+gives medians and the ratios of the performance targets. Results go to
 ``bench/results/latest.{json,md,png}`` (``quick.*`` with ``--quick``, so that
 a quick run never replaces the full results). ``make bench`` / ``make bench-quick``
 run this in its own virtual environment (``.venv-bench``).
