@@ -427,3 +427,15 @@ def test_a_chunk_that_is_one_line_is_taken_without_a_copy() -> None:
     splitter.feed(chunk)
 
     assert splitter.next_line() is chunk
+
+
+def test_lines_already_taken_are_let_go_when_more_arrive() -> None:
+    splitter = LineSplitter()
+    for number in range(1000):
+        splitter.feed(b"a\nb\n")  # two lines in, one out: a reader falling behind
+        assert splitter.next_line() is not None
+        assert splitter.buffered == 2 * (number + 1)
+
+    # Only the 1,000 lines not yet read are held, not the 1,000 already taken.
+    assert len(splitter._ready or ()) - splitter._head == 1000
+    assert len(splitter._ready or ()) <= 1002

@@ -174,10 +174,17 @@ class LineSplitter:
             self._append(lines)  # type: ignore[arg-type]
 
     def _append(self, lines: list[bytes | None]) -> None:
-        if self._ready is None:
+        ready = self._ready
+        if ready is None:
             self._ready = lines  # ours now: the caller made it for us
-        else:
-            self._ready.extend(lines)
+            return
+        if self._head:
+            # Let go of the lines already taken, so that a reader that lags
+            # behind the feed holds only what it has not read: each line is
+            # moved at most once, so this stays linear.
+            del ready[: self._head]
+            self._head = 0
+        ready.extend(lines)
 
     def _grow_tail(self, piece: bytes) -> None:
         if self._dropping:
