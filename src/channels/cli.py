@@ -64,8 +64,8 @@ DEFAULT_RELAY_MAX_PENDING = 1024 * 1024
 DEFAULT_HUB_MAX_PENDING = 4 * 1024 * 1024
 
 # A relay waits at most this long between attempts to flush output of a
-# channel the poller no longer watches (one whose input has ended or is
-# paused): the poller watches write readiness only of registered channels.
+# channel whose reading it paused: the poller sends the output of the channels
+# it reads and of those whose end it reported, not of unregistered ones.
 _FLUSH_TICK = 0.01
 
 _CONNECT_KINDS = ("tcp", "unix", "exec", "stdio", "fd", "tls")
@@ -390,9 +390,10 @@ class Relay:
     def _unwatched(self) -> Iterator[Channel]:
         """Channels with pending output that are not registered with the poller.
 
-        A channel is registered only while its input is read, and the poller
-        sends pending output only of registered channels; for the others this
-        relay flushes on every turn, a turn lasting at most :data:`_FLUSH_TICK`.
+        A channel is registered only while its input is read. The poller
+        sends pending output of registered channels and of those whose end it
+        reported, but not of one whose reading is paused; for those this relay
+        flushes on every turn, a turn lasting at most :data:`_FLUSH_TICK`.
         """
         for direction in self._directions:
             if not direction.reading and direction.source.pending_output and not direction.source.closed:

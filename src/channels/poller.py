@@ -94,6 +94,11 @@ class Poller:
         self._held_output: list[Channel] = []
         self._held_input: list[Any] = []
         self._ended: list[Any] = []
+        # Channels whose input ended, reported by (b'', channel): no longer
+        # read, but what is written to them is still sent, as their peer may
+        # only have half-closed. Weakly held: a channel its owner drops is let
+        # go (unless output still waits for its peer; see _writing).
+        self._draining: weakref.WeakSet[Channel] = weakref.WeakSet()
         self._reserve: int | None = None
         # wakeup() writes a byte to one end, the selector watches the other. A
         # socket pair rather than raw pipe descriptors: once closed, a socket
@@ -126,6 +131,8 @@ class Poller:
         """
         if self._is_registered(channel):
             return
+        if channel in self._draining:
+            self._stop_draining(channel)
         try:
             fd = channel.get_fd()
         except NotImplementedError as err:
@@ -166,6 +173,10 @@ class Poller:
                 # On its own now, the channel sends at once: no poll may come.
                 channel._flush_for_poller()
             _LOG.debug("unregistered %r", channel)
+        elif isinstance(channel, Channel) and channel in self._draining:
+            self._stop_draining(channel)
+            if channel._flush_queued:
+                channel._flush_for_poller()
         else:
             # Closed by its owner: its end is no longer reported either.
             self._ended = [ended for ended in self._ended if ended is not channel]
@@ -209,8 +220,10 @@ class Poller:
         Returns a list of ``(data, channel)`` for channels with data (one
         entry per line for line-buffered channels, never one with empty data
         for a live channel); ``(b'', channel)`` once for each channel that
-        ended, which is then forgotten; and ``((address, client), server)``
-        for each client accepted (already registered).
+        ended, which is then no longer read (what is written to it is still
+        sent, until it is closed or unregistered: its peer may only have
+        half-closed); and ``((address, client), server)`` for each client
+        accepted (already registered).
         """
         if self._held_output:
             self._send_held_output()
@@ -240,7 +253,7 @@ class Poller:
                     self._on_other_readable(fd, result)
                 elif type(channel).read is _NATIVE_READ:
                     if channel._poll_read(result):
-                        self._forget(channel)
+                        self._input_ended(channel)
                 else:
                     self._read_from(channel, result)
         if held_input:
@@ -289,6 +302,11 @@ class Poller:
         for fd, server in list(self._servers.items()):
             self._drop_server(fd)
             server.close()
+        for channel in list(self._draining):
+            # Ended channels are their owners' to close; they send on their own now.
+            self._stop_draining(channel)
+            if channel._flush_queued:
+                channel._flush_for_poller()
         if self._reserve is not None:
             # Programs written for the original call only close_all(), never
             # close(): free the spare too; add_server() opens it again.
@@ -325,13 +343,17 @@ class Poller:
 
     def _output_ended(self, channel: Channel) -> None:
         """``channel`` is shutting its write side down: stop watching it."""
-        for fd, writer in list(self._writing.items()):
-            if writer is channel:
-                self._unwatch_write(fd)
+        if channel in self._draining:
+            self._stop_draining(channel)  # nothing more will be sent
+        else:
+            self._unwatch_writes_of(channel)
 
     def _channel_closed(self, channel: Channel) -> None:
-        """``channel`` is being closed by its owner: report its end once."""
-        if channel._poller is self:
+        """``channel`` is being closed by its owner: report its end once
+        (a channel whose end was reported already is only let go)."""
+        if channel in self._draining:
+            self._stop_draining(channel)
+        elif channel._poller is self:
             self._forget(channel)
             self._ended.append(channel)
         channel._poller = None
@@ -344,7 +366,22 @@ class Poller:
         else:
             ended = _read_foreign(channel, result, self)
         if ended:
-            self._forget(channel)
+            self._input_ended(channel)
+
+    def _input_ended(self, channel: Any) -> None:
+        """``channel`` has ended (its ``(b'', channel)`` is in this poll's
+        result): stop reading it, but go on sending what is written to it."""
+        self._forget(channel)
+        if _is_native(channel) and channel._write_error is None and channel._writable():
+            channel._poller = self
+            self._draining.add(channel)
+            if channel.pending_output:
+                self._watch_write(channel)
+
+    def _stop_draining(self, channel: Channel) -> None:
+        self._draining.discard(channel)
+        self._unwatch_writes_of(channel)
+        channel._poller = None
 
     def _drain_wakeups(self) -> None:
         with contextlib.suppress(OSError):  # BlockingIOError: all read
@@ -502,19 +539,23 @@ class Poller:
 
     def _is_registered(self, channel: object) -> bool:
         if _is_native(channel):
-            return channel._poller is self
+            return channel._poller is self and channel._poll_fd >= 0
         return id(channel) in self._foreign
 
     def _forget(self, channel: Any) -> None:
         fd = channel._poll_fd if _is_native(channel) else self._foreign.pop(id(channel))
         del self._channels[fd]
-        for wfd, writer in list(self._writing.items()):
-            if writer is channel:
-                self._unwatch_write(wfd)
+        self._unwatch_writes_of(channel)
         with contextlib.suppress(KeyError, ValueError):
             self._watch.unregister(fd)
         if _is_native(channel):
             channel._poller = None
+            channel._poll_fd = -1
+
+    def _unwatch_writes_of(self, channel: Any) -> None:
+        for fd, writer in list(self._writing.items()):
+            if writer is channel:
+                self._unwatch_write(fd)
 
 
 def _check_allow_uids(sock: socket.socket, allow_uids: Iterable[int]) -> frozenset[int]:
