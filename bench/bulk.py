@@ -16,10 +16,7 @@ import time
 from typing import Any
 
 from bulk_recv import RECEIVERS
-from common import busy_cpu_seconds, parse_result, rotated, wait_quiet
-
-#: Other processes' CPU use (in CPUs) above which a run is measured again.
-FOREIGN_LIMIT = 0.25
+from common import busy_cpu_seconds, least_disturbed, parse_result, rotated
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMPLS = tuple(RECEIVERS)
@@ -82,18 +79,7 @@ def _children_cpu() -> float:
 
 def measure(impl: str, size: int, cpus: tuple[int | None, int | None], patience: float) -> dict[str, Any]:
     """One run on a quiet machine if possible; again if others disturbed it."""
-    best: dict[str, Any] | None = None
-    for _attempt in range(2 if patience else 1):
-        wait_quiet(patience)
-        result = run_one(impl, size, cpus)
-        if "error" in result:
-            return result
-        if best is None or result["foreign_cpus"] < best["foreign_cpus"]:
-            best = result
-        if best["foreign_cpus"] <= FOREIGN_LIMIT:
-            break
-    assert best is not None
-    return best
+    return least_disturbed(lambda: run_one(impl, size, cpus), patience)
 
 
 def run(

@@ -18,27 +18,13 @@ import tempfile
 import time
 from typing import Any
 
-from common import parse_result, rotated, wait_quiet
+from common import least_disturbed, parse_result, rotated
+from echo_server import IMPLS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 #: (name, connections, lines in flight per connection)
 LEVELS = (("1x1", 1, 1), ("100x16", 100, 16), ("1000x4", 1000, 4))
-
-#: Other processes' CPU use (in CPUs) above which a cell is measured again.
-FOREIGN_LIMIT = 0.25
-
-IMPLS = (
-    "channels_line",
-    "channels_bytes",
-    "raw_epoll",
-    "asyncio_streams",
-    "asyncio_protocol",
-    "uvloop_streams",
-    "uvloop_protocol",
-    "tornado_iostream",
-    "twisted_linereceiver",
-)
 
 
 class Server:
@@ -125,18 +111,9 @@ def measure_cell(
     measures again once if someone else took more than a quarter of a CPU
     meanwhile (the machine may be shared); keeps the less disturbed run.
     """
-    best: dict[str, Any] | None = None
-    for _attempt in range(2 if patience else 1):
-        wait_quiet(patience)
-        result = run_load(server, conns=conns, depth=depth, warmup=warmup, duration=duration, cpu=cpu)
-        if "error" in result:
-            return result
-        if best is None or result["foreign_cpus"] < best["foreign_cpus"]:
-            best = result
-        if best["foreign_cpus"] <= FOREIGN_LIMIT:
-            break
-    assert best is not None
-    return best
+    return least_disturbed(
+        lambda: run_load(server, conns=conns, depth=depth, warmup=warmup, duration=duration, cpu=cpu), patience
+    )
 
 
 def run(

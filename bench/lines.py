@@ -28,7 +28,7 @@ import gc
 import time
 from collections.abc import Callable
 
-from common import busy_cpu_seconds, cpu_seconds, emit, pin, rotated
+from common import FOREIGN_LIMIT, busy_cpu_seconds, cpu_seconds, emit, pin, rotated
 
 from channels import LineSplitter
 
@@ -133,8 +133,6 @@ SPLITTERS: dict[str, Callable[[list[bytes]], int]] = {
     "asyncio_readline": asyncio_readline,
 }
 
-#: Other processes' CPU use (in CPUs) above which a value is measured again.
-FOREIGN_LIMIT = 0.25
 
 #: Splitters that take part in only ``--slow-rounds`` rounds.
 SLOW = ("asyncio_readline",)
