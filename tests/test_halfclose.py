@@ -106,6 +106,20 @@ def test_shutdown_write_after_the_peer_left_does_not_raise(sockets: tuple[Socket
         channel.write(b"x")
 
 
+def test_shutdown_write_after_a_failed_send_raises_endpoint_closed_with_the_cause(
+    sockets: tuple[SocketChannel, socket.socket],
+) -> None:
+    channel, peer = sockets
+    peer.close()
+    with pytest.raises(EndpointClosedException):
+        channel.write(b"lost")  # the send fails: these bytes never arrive
+
+    with pytest.raises(EndpointClosedException) as caught:
+        channel.shutdown_write()  # not a clean end: output was not delivered
+
+    assert isinstance(caught.value.__cause__, OSError)
+
+
 def test_shutdown_write_delivers_pending_output_first(sockets: tuple[SocketChannel, socket.socket]) -> None:
     channel, peer = sockets
     data = os.urandom(8 * MIB)

@@ -364,12 +364,18 @@ class Channel(metaclass=ABCMeta):
         :class:`EndpointClosedException`; ``read()`` is unaffected. Doing it
         again does nothing. Raises ``NotImplementedError`` if the channel
         cannot end its write side alone (nothing is dropped then), and
-        :class:`EndpointClosedException` if it is closed.
+        :class:`EndpointClosedException` if it is closed or if the peer is
+        gone (an earlier send failed, so output was not delivered; the error
+        is the ``__cause__``).
         """
         if self._closed:
             raise EndpointClosedException(f"{self!r} is closed")
         if isinstance(self._write_error, EndpointClosedException):
             return  # already shut down
+        if self._write_error is not None:
+            # A send failed where nobody saw it (a poll's flush): say it here,
+            # or the end would pass for a clean one.
+            raise EndpointClosedException(f"{self!r}: the peer is gone ({self._write_error})") from self._write_error
         if not self._writable():
             raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no write side to shut down")
         delivered = True

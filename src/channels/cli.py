@@ -375,8 +375,11 @@ class Relay:
         except NotImplementedError:
             _LOG.info("%s: the end cannot be passed on (no half-close); waiting for the other side", direction.name)
             return
-        except EndpointClosedException:
-            return  # the sink is gone already; its own direction reports that
+        except EndpointClosedException as err:
+            # Output to the sink failed (its peer is gone): what was relayed
+            # to it may not have arrived, so this is no clean end.
+            self._fail(direction, f"{direction.name}: output could not be delivered ({err})")
+            return
         if self._on_write_end is not None:
             self._on_write_end(direction.sink)
 
