@@ -63,11 +63,6 @@ DEFAULT_RELAY_MAX_PENDING = 1024 * 1024
 #: this far behind is not reading; holding more would only delay the verdict.
 DEFAULT_HUB_MAX_PENDING = 4 * 1024 * 1024
 
-# A relay waits at most this long between attempts to flush output of a
-# channel whose reading it paused: the poller sends the output of the channels
-# it reads and of those whose end it reported, not of unregistered ones.
-_FLUSH_TICK = 0.01
-
 _CONNECT_KINDS = ("tcp", "unix", "exec", "stdio", "fd", "tls")
 _ENDPOINT_FORMS = (
     "tcp:HOST:PORT, unix:PATH, exec:COMMAND LINE, stdio, fd:N, fd:IN,OUT, tls:HOST:PORT, "
@@ -296,8 +291,6 @@ class Relay:
     def step(self, timeout: float | None = None) -> None:
         """One turn: wait up to ``timeout`` seconds for input, pass it on,
         then apply backpressure and pass on ends whose output has drained."""
-        if self._unwatched_output():
-            timeout = _FLUSH_TICK if timeout is None else min(timeout, _FLUSH_TICK)
         for data, channel in self._poller.poll(timeout):
             assert isinstance(data, bytes)  # no servers here, so no accepted clients
             direction = self._from(channel)
@@ -305,7 +298,6 @@ class Relay:
                 self._pass_on(direction, data)
             else:
                 self._source_ended(direction)
-        self._flush_unwatched()
         for direction in self._directions:
             self._settle(direction)
 
@@ -345,7 +337,7 @@ class Relay:
 
     def _source_ended(self, direction: _Direction) -> None:
         direction.ended = True
-        direction.reading = False  # the poller has forgotten it
+        direction.reading = False  # the poller reads it no more
         cause = _end_cause(direction.source)
         if cause is not None:
             self._fail(direction, f"{direction.name}: the input failed ({cause})")
@@ -360,11 +352,11 @@ class Relay:
                 self._pass_on_end(direction)
         elif direction.reading and held > self.max_pending:
             _LOG.debug("%s: paused, %d bytes wait to be sent", direction.name, held)
-            self._poller.unregister(direction.source)
+            self._poller.pause_reading(direction.source)
             direction.reading = False
         elif not direction.reading and not held:
             _LOG.debug("%s: resumed", direction.name)
-            self._poller.register(direction.source)
+            self._poller.resume_reading(direction.source)
             direction.reading = True
 
     def _pass_on_end(self, direction: _Direction) -> None:
@@ -387,31 +379,6 @@ class Relay:
         if self._error is None:
             self._error = message
         direction.done = True
-
-    # -- output the poller does not watch -------------------------------------
-
-    def _unwatched(self) -> Iterator[Channel]:
-        """Channels with pending output that are not registered with the poller.
-
-        A channel is registered only while its input is read. The poller
-        sends pending output of registered channels and of those whose end it
-        reported, but not of one whose reading is paused; for those this relay
-        flushes on every turn, a turn lasting at most :data:`_FLUSH_TICK`.
-        """
-        for direction in self._directions:
-            if not direction.reading and direction.source.pending_output and not direction.source.closed:
-                yield direction.source
-
-    def _unwatched_output(self) -> bool:
-        return any(True for _ in self._unwatched())
-
-    def _flush_unwatched(self) -> None:
-        for channel in list(self._unwatched()):
-            try:
-                channel.flush(0)
-            except EndpointClosedException as err:
-                into = self._directions[0] if channel is self._directions[0].sink else self._directions[1]
-                self._fail(into, f"{into.name}: output could not be delivered ({err})")
 
 
 def _end_cause(channel: Channel) -> BaseException | None:

@@ -94,11 +94,12 @@ class Poller:
         self._held_output: list[Channel] = []
         self._held_input: list[Any] = []
         self._ended: list[Any] = []
-        # Channels whose input ended, reported by (b'', channel): no longer
-        # read, but what is written to them is still sent, as their peer may
-        # only have half-closed. Weakly held: a channel its owner drops is let
-        # go (unless output still waits for its peer; see _writing).
+        # Channels no longer read, whose output is still sent: those whose
+        # end was reported (their peer may only have half-closed) and those
+        # paused by pause_reading(). Weakly held: a channel its owner drops is
+        # let go (unless output still waits for its peer; see _writing).
         self._draining: weakref.WeakSet[Channel] = weakref.WeakSet()
+        self._reading_paused: weakref.WeakSet[Channel] = weakref.WeakSet()  # among them
         self._reserve: int | None = None
         # wakeup() writes a byte to one end, the selector watches the other. A
         # socket pair rather than raw pipe descriptors: once closed, a socket
@@ -118,8 +119,9 @@ class Poller:
         return self._buffering
 
     def __len__(self) -> int:
-        """How many channels are registered (servers not counted)."""
-        return len(self._channels)
+        """How many channels are registered (servers not counted), paused
+        ones included."""
+        return len(self._channels) + len(self._reading_paused)
 
     def register(self, channel: Channel) -> None:
         """Watch ``channel`` for reading; doing it twice is harmless.
@@ -180,6 +182,31 @@ class Poller:
         else:
             # Closed by its owner: its end is no longer reported either.
             self._ended = [ended for ended in self._ended if ended is not channel]
+
+    def pause_reading(self, channel: Channel) -> None:
+        """Stop reading ``channel`` for now, but go on sending its output.
+
+        For backpressure: a relay or proxy stops taking bytes from one peer
+        while what it took cannot be passed on fast enough to the other.
+        :meth:`resume_reading` reads it again; :meth:`unregister` and
+        ``close()`` end the pause too. A paused channel is not counted by
+        ``len()``. Does nothing for a channel that is not registered (or is
+        paused already); ``ValueError`` for a channel of another package,
+        whose output the poller does not send.
+        """
+        if not _is_native(channel):
+            raise ValueError(f"{channel!r} cannot be paused: the poller does not send its output")
+        if self._is_registered(channel):
+            self._keep_writing(channel)
+            self._reading_paused.add(channel)
+
+    def resume_reading(self, channel: Channel) -> None:
+        """Read a channel paused by :meth:`pause_reading` again.
+
+        Does nothing for a channel that is not paused.
+        """
+        if channel in self._reading_paused:
+            self.register(channel)
 
     def add_server(self, sock: socket.socket, *, allow_uids: Iterable[int] | None = None) -> None:
         """Accept clients from ``sock``, a listening TCP or Unix socket.
@@ -288,9 +315,13 @@ class Poller:
         ``timeout`` seconds in all; what is left then is dropped (logged).
         The channels are not reported by later polls.
         """
+        paused = list(self._reading_paused)
+        for channel in paused:
+            self._stop_draining(channel)
         channels = list(self._channels.values())
         for channel in channels:
             self._forget(channel)
+        channels += paused
         self._ended.clear()
         _flush_together([ch for ch in channels if _is_native(ch)], timeout)
         for channel in channels:
@@ -343,8 +374,8 @@ class Poller:
 
     def _output_ended(self, channel: Channel) -> None:
         """``channel`` is shutting its write side down: stop watching it."""
-        if channel in self._draining:
-            self._stop_draining(channel)  # nothing more will be sent
+        if channel in self._draining and channel not in self._reading_paused:
+            self._stop_draining(channel)  # its input ended too: nothing is left to do
         else:
             self._unwatch_writes_of(channel)
 
@@ -352,7 +383,10 @@ class Poller:
         """``channel`` is being closed by its owner: report its end once
         (a channel whose end was reported already is only let go)."""
         if channel in self._draining:
+            paused = channel in self._reading_paused
             self._stop_draining(channel)
+            if paused:  # registered, as far as its owner knows: its end is news
+                self._ended.append(channel)
         elif channel._poller is self:
             self._forget(channel)
             self._ended.append(channel)
@@ -371,15 +405,22 @@ class Poller:
     def _input_ended(self, channel: Any) -> None:
         """``channel`` has ended (its ``(b'', channel)`` is in this poll's
         result): stop reading it, but go on sending what is written to it."""
-        self._forget(channel)
         if _is_native(channel) and channel._write_error is None and channel._writable():
-            channel._poller = self
-            self._draining.add(channel)
-            if channel.pending_output:
-                self._watch_write(channel)
+            self._keep_writing(channel)
+        else:
+            self._forget(channel)
+
+    def _keep_writing(self, channel: Channel) -> None:
+        """Stop reading ``channel`` but go on sending its output."""
+        self._forget(channel)
+        channel._poller = self
+        self._draining.add(channel)
+        if channel.pending_output:
+            self._watch_write(channel)
 
     def _stop_draining(self, channel: Channel) -> None:
         self._draining.discard(channel)
+        self._reading_paused.discard(channel)
         self._unwatch_writes_of(channel)
         channel._poller = None
 
