@@ -189,10 +189,12 @@ class Poller:
         For backpressure: a relay or proxy stops taking bytes from one peer
         while what it took cannot be passed on fast enough to the other.
         :meth:`resume_reading` reads it again; :meth:`unregister` and
-        ``close()`` end the pause too. A paused channel is not counted by
-        ``len()``. Does nothing for a channel that is not registered (or is
-        paused already); ``ValueError`` for a channel of another package,
-        whose output the poller does not send.
+        ``close()`` end the pause too. A paused channel still counts as
+        registered: ``len()`` counts it, :meth:`close_all` closes it, and
+        closed by its owner it is reported ``(b'', channel)`` once. Does
+        nothing for a channel that is not registered (or is paused already);
+        ``ValueError`` for a channel of another package, whose output the
+        poller does not send.
         """
         if not _is_native(channel):
             raise ValueError(f"{channel!r} cannot be paused: the poller does not send its output")
