@@ -49,7 +49,7 @@ from channels import (
     SocketChannel,
     WriteBufferFullError,
 )
-from channels.channel import Buffer
+from channels.base import Buffer
 from channels.testing import TestChannel
 from tests.helpers import WAIT, open_fd_count, read_exactly, read_to_end, wait_until
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from channels import DEFAULT_MAX_PENDING, Channel, PipeChannel, ProcessChannel, SocketChannel
-from channels.channel import DEFAULT_CLOSE_TIMEOUT, Buffer
+from channels.base import DEFAULT_CLOSE_TIMEOUT, Buffer
 from channels.poller import Poller
 from channels.testing import check_channel
 from channels.tls import TLSChannel

@@ -30,7 +30,7 @@ from channels import (
     PipeChannel,
     SocketChannel,
 )
-from channels.channel import Buffer
+from channels.base import Buffer
 from channels.testing import TestChannel
 
 from .helpers import read_lines, read_to_end, wait_until

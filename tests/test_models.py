@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from channels import EndpointClosedException, LineSplitter, LineTooLongError, WriteBufferFullError
-from channels.channel import Buffer
+from channels.base import Buffer
 from channels.testing import TestChannel
 from tests.helpers import WAIT
 

@@ -36,7 +36,7 @@ from channels import (
     SocketChannel,
 )
 from channels._watch import EpollWatcher, SelectorsWatcher
-from channels.channel import Buffer
+from channels.base import Buffer
 from channels.poller import Poller, PollResult
 from channels.testing import TestChannel
 from tests.helpers import WAIT, open_fd_count

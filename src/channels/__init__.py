@@ -6,7 +6,7 @@ multiplex many with :class:`~channels.poller.Poller`, and unit-test it with
 """
 
 from .address import connect, listen
-from .channel import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, DEFAULT_READ_SIZE, Channel
+from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, DEFAULT_READ_SIZE, Channel
 from .errors import ChannelError, EndpointClosedException, LineTooLongError, WriteBufferFullError
 from .lines import ChannelLike, LineChannel
 from .pipe import PipeChannel

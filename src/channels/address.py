@@ -21,7 +21,7 @@ import stat
 from collections.abc import Iterable
 from typing import Any
 
-from .channel import Channel
+from .base import Channel
 from .pipe import PipeChannel
 from .process import ProcessChannel
 from .sockets import SocketChannel

@@ -25,7 +25,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 
-from .channel import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel
+from .base import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel
 from .errors import ChannelError, EndpointClosedException
 from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeGuard
 
-from .channel import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel
+from .base import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel
 from .errors import EndpointClosedException
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 

@@ -8,7 +8,7 @@ import fcntl
 import os
 from typing import Protocol
 
-from .channel import DEFAULT_MAX_PENDING, Channel
+from .base import DEFAULT_MAX_PENDING, Channel
 from .errors import EndpointClosedException
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 

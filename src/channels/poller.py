@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, TypeGuard
 
 from ._watch import Watcher, default_watcher
-from .channel import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
+from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
 from .errors import EndpointClosedException, LineTooLongError
 from .sockets import SocketChannel, peer_credentials_of
 from .splitter import DEFAULT_MAX_LINE_LENGTH

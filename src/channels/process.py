@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
-from .channel import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING
+from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING
 from .pipe import PipeChannel
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 

@@ -7,7 +7,7 @@ import socket
 import struct
 from typing import NamedTuple
 
-from .channel import DEFAULT_MAX_PENDING, Channel
+from .base import DEFAULT_MAX_PENDING, Channel
 from .errors import EndpointClosedException
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import NoReturn
 
-from .channel import DEFAULT_MAX_PENDING, Buffer, Channel, _byte_view
+from .base import DEFAULT_MAX_PENDING, Buffer, Channel, _byte_view
 from .errors import EndpointClosedException, WriteBufferFullError
 from .poller import Poller
 from .splitter import DEFAULT_MAX_LINE_LENGTH

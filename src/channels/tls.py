@@ -36,7 +36,7 @@ import socket
 import ssl
 import time
 
-from .channel import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, _wait_for
+from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, _wait_for
 from .errors import EndpointClosedException
 from .sockets import _NOSIGNAL, SocketChannel
 from .splitter import DEFAULT_MAX_LINE_LENGTH

@@ -1,0 +1,700 @@
+"""The :class:`Channel` contract, and the buffering every channel shares.
+
+A concrete channel says only how to move bytes through its descriptors, in
+four hooks:
+
+``_read()``
+    One non-blocking read: the bytes available now, ``b''`` if none; raises
+    :class:`EndpointClosedException` at end of file or on an error.
+``_send(buffers)``
+    One non-blocking write of as much of ``buffers`` (a list of bytes-like
+    objects) as the descriptor takes; returns how many bytes it took. Raises
+    ``BlockingIOError`` if it took nothing, ``OSError`` if the peer is gone.
+``_release()``
+    Closes the descriptors.
+``get_fd()`` / ``_write_fd()``
+    The descriptors to watch for reading and for writing.
+``_shutdown_write()`` (optional)
+    Ends the write direction alone, so that the peer sees end of file (a
+    socket's ``SHUT_WR``, closing a pipe's write end). Pending output has
+    been sent or dropped before it is called. Without it, ``shutdown_write()``
+    raises ``NotImplementedError``.
+``_output_wait()`` / ``_input_wait()`` (optional)
+    What pending output and ``read()`` wait for: a descriptor and
+    ``POLLOUT`` or ``POLLIN``. Only a channel whose write can need a read
+    first, or the reverse (TLS), says anything but the obvious.
+
+Everything else lives here, once: line splitting, the outgoing buffer, flush,
+close with linger, and the hand-off to a :class:`~channels.poller.Poller`.
+
+Code written for the original library keeps working: a subclass that defines
+``_read()`` (0.2 style) gets ``read()`` and line buffering from this class; a
+subclass that overrides ``read()``, ``write()`` and ``close()`` itself
+(0.1.1 style) is driven through those methods by the poller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import time
+import warnings
+from abc import ABCMeta
+from collections.abc import Sequence
+from itertools import repeat
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from .errors import EndpointClosedException, WriteBufferFullError
+from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .poller import Poller
+
+#: What ``write()`` takes: any bytes-like object.
+Buffer = bytes | bytearray | memoryview
+
+__all__ = [
+    "Buffer",
+    "DEFAULT_CLOSE_TIMEOUT",
+    "DEFAULT_MAX_PENDING",
+    "DEFAULT_READ_SIZE",
+    "Buffering",
+    "Channel",
+]
+
+_LOG = logging.getLogger("channels.channel")
+
+Buffering = Literal["line", "bytes"]
+
+# ``with PipeChannel(...) as channel`` types ``channel`` as a PipeChannel.
+_ChannelT = TypeVar("_ChannelT", bound="Channel")
+
+#: The most bytes one read system call asks for. One read per ready channel
+#: per ``Poller.poll()``, so this is also the per-poll read cap that keeps one
+#: busy peer from starving the others. 64 KiB, what a pipe holds: a read
+#: allocates what it asks for, and larger reads were slower, not faster, in
+#: the bulk benchmark (256 KiB: 0.85x a raw ``recv_into`` loop, 64 KiB:
+#: 1.2-1.4x), because a fresh buffer per read then no longer stays in the
+#: CPU cache; past glibc's mmap threshold (128 KiB) a read may also pay an
+#: mmap and munmap.
+DEFAULT_READ_SIZE = 64 * 1024
+
+#: Bound on output a channel holds for a peer that does not read. Generous, so
+#: that a single large write (a file, a dump) goes through, yet finite, so that
+#: a stuck peer costs a server at most this much memory.
+DEFAULT_MAX_PENDING = 64 * 1024 * 1024
+
+#: Seconds ``close()`` waits for pending output to leave before dropping it.
+DEFAULT_CLOSE_TIMEOUT = 5.0
+
+# The empty outgoing buffer that all idle channels share. A tuple, so that a
+# mistaken append fails loudly instead of writing into every channel.
+_NO_OUTPUT: list[bytes | memoryview] = ()  # type: ignore[assignment]
+
+
+class _SharedEmptySplitter(LineSplitter):
+    """The empty splitter idle line channels share until their first bytes
+    arrive: one of their own costs about 100 bytes, a third of an idle
+    channel. Never fed (``Channel._feed_lines`` swaps it for a real one first)."""
+
+    __slots__ = ()
+
+    def feed(self, data: bytes) -> None:
+        raise AssertionError("a shared empty splitter is never fed")  # pragma: no cover - a bug if reached
+
+
+_EMPTY_SPLITTERS: dict[int | None, _SharedEmptySplitter] = {}
+
+
+def _empty_splitter(max_line_length: int | None) -> LineSplitter:
+    splitter = _EMPTY_SPLITTERS.get(max_line_length)
+    if splitter is None:
+        splitter = _EMPTY_SPLITTERS[max_line_length] = _SharedEmptySplitter(max_line_length)
+    return splitter
+
+
+# Pending output up to this size, in several chunks, is joined into one
+# before it is sent: copying that little costs less than the iovec that
+# sendmsg() and writev() build of the chunks (measured: four 64-byte lines
+# 2.35 against 2.71 µs, sixteen 3.0 against 4.2 µs). Larger output goes as
+# it is, never copied.
+_JOIN_LIMIT = 4096
+
+# Held writes beyond this go out at once instead of waiting for the next poll:
+# batching pays for small writes, and large ones should not pile up memory.
+_BATCH_LIMIT = 64 * 1024
+
+try:
+    _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024)
+except (AttributeError, ValueError, OSError):  # pragma: no cover - not Linux
+    _IOV_MAX = 16
+
+
+def check_buffering(buffering: str | None) -> Buffering:
+    """Normalise the ``buffering`` keyword: ``None`` means ``'bytes'``."""
+    if buffering is None or buffering == "bytes":
+        return "bytes"
+    if buffering == "line":
+        return "line"
+    raise ValueError(f"buffering must be 'line', 'bytes' or None, not {buffering!r}")
+
+
+class Channel(metaclass=ABCMeta):
+    """A non-blocking, bidirectional byte stream over file descriptors.
+
+    ``buffering='line'`` makes ``read()`` return one line at a time (see
+    :meth:`read`); ``max_line_length`` bounds such a line. ``max_pending``
+    bounds the output held for a slow peer (see :meth:`write`).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_splitter",
+        "_pending",
+        "_pending_size",
+        "_closed",
+        "_eof",
+        "_write_error",
+        "_poller",
+        "_poll_fd",
+        "_flush_queued",
+        "max_pending",
+        "_read_size",
+    )
+
+    def __init__(
+        self,
+        *,
+        buffering: str | None = "bytes",
+        max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
+        # ``None`` in bytes mode; an idle line channel shares an empty one.
+        self._splitter = _empty_splitter(max_line_length) if check_buffering(buffering) == "line" else None
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be a positive number of bytes, not {max_pending!r}")
+        #: Bound in bytes on output held for the peer; see :meth:`write`.
+        self.max_pending = max_pending
+        self.read_size = DEFAULT_READ_SIZE
+        # Made when output first waits: an idle channel holds no list at all.
+        self._pending: list[bytes | memoryview] = _NO_OUTPUT
+        self._pending_size = 0
+        self._closed = False
+        self._eof: EndpointClosedException | None = None
+        self._write_error: BaseException | None = None
+        self._poller: Poller | None = None
+        self._poll_fd = -1  # the descriptor its poller watches it by
+        self._flush_queued = False
+
+    # -- the contract ------------------------------------------------------
+
+    @property
+    def buffering(self) -> Buffering:
+        """``'line'`` if ``read()`` returns whole lines, else ``'bytes'``."""
+        return "bytes" if self._splitter is None else "line"
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` or ``abort()`` was called."""
+        return self._closed
+
+    @property
+    def read_size(self) -> int:
+        """The most bytes one read system call asks for (and one ``poll()``
+        takes from this channel); :data:`DEFAULT_READ_SIZE` unless set."""
+        return self._read_size
+
+    @read_size.setter
+    def read_size(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"read_size must be a positive number of bytes, not {size!r}")
+        self._read_size = size
+
+    @property
+    def pending_output(self) -> int:
+        """Bytes written but not yet taken by the operating system."""
+        return self._pending_size
+
+    def get_fd(self) -> int:
+        """A descriptor to watch with poll/epoll for reading.
+
+        Raises ``NotImplementedError`` if the channel cannot be read, and
+        :class:`EndpointClosedException` once it is closed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot be read: it has no descriptor to poll")
+
+    def read(self) -> bytes:
+        """Return the bytes available now, ``b''`` if there are none.
+
+        Never blocks. With ``buffering='line'`` it returns exactly one line
+        ending in ``b'\\n'``, or ``b''`` only when no complete line is buffered;
+        call it until it returns ``b''``. A line longer than
+        ``max_line_length`` raises :class:`LineTooLongError` once, in its place,
+        and the next call goes on with the following line.
+
+        Bytes that arrived before the end are always returned first (in line
+        mode also after ``close()``, and the unterminated last piece after the
+        complete lines); then :class:`EndpointClosedException` is raised, on
+        this and every later call.
+        """
+        if self._flush_queued:
+            # A reply is about to be awaited: held output must be on its way.
+            self._flush_for_poller()
+        if self._splitter is not None:
+            return self._read_line(self._splitter)
+        if self._eof is not None:
+            raise _again(self._eof)
+        try:
+            return self._read()
+        except EndpointClosedException as end:
+            self._eof = end
+            raise
+
+    def write(self, *data: Buffer) -> None:
+        """Send the chunks in order; never blocks, never drops data.
+
+        What the operating system does not take at once is kept, in order, and
+        sent by the next ``write()``, by :meth:`flush`, or by the next
+        ``Poller.poll()`` if the channel is registered (a registered channel
+        may hold small writes until then, so that they leave in one system
+        call). If the output held would exceed ``max_pending`` bytes, raises
+        :class:`WriteBufferFullError` and takes nothing of this call.
+
+        Raises ``TypeError`` for anything but bytes-like objects and
+        :class:`EndpointClosedException` if the peer is gone or the channel
+        is closed.
+        """
+        if len(data) == 1 and type(data[0]) is bytes:
+            chunks: Sequence[bytes | memoryview] = data  # type: ignore[assignment]
+            size = len(data[0])
+            copy_needed = False
+        else:
+            chunks, size, copy_needed = _as_buffers(data)
+        if self._closed or self._write_error is not None or not self._writable():
+            self._check_writable()
+        if not size:
+            return
+        if self._pending_size + size > self.max_pending:
+            raise WriteBufferFullError(
+                f"write of {size} bytes refused: {self._pending_size} bytes are already "
+                f"pending and max_pending is {self.max_pending}; the peer is not reading"
+            )
+        if self._poller is not None and self._pending_size + size < _BATCH_LIMIT:
+            # Held for the next poll; _queue_output() inlined, as this runs
+            # once per line an echoing server writes.
+            if copy_needed:
+                chunks = _owned(chunks)
+            if self._pending:
+                self._pending.extend(chunks)
+            else:
+                self._pending = list(chunks)
+            self._pending_size += size
+            if not self._flush_queued:
+                self._flush_queued = True
+                self._poller._hold_output(self)
+            return
+        self._queue_output(chunks)
+        self._pending_size += size
+        try:
+            self._flush_pending()
+        finally:
+            if copy_needed:
+                self._own_tail(len(chunks))
+        if self._pending and self._poller is not None and not self._flush_queued:
+            self._flush_queued = True
+            self._poller._hold_output(self)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send pending output, waiting up to ``timeout`` seconds for the peer.
+
+        ``None`` waits as long as it takes, ``0`` does not wait. Returns
+        ``True`` if nothing is pending any more, ``False`` if the time ran
+        out. Raises :class:`EndpointClosedException` if the peer is gone or
+        the channel is closed.
+        """
+        self._check_writable()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._flush_pending():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            wait_fd, wait_events = self._output_wait()
+            _wait_for(wait_fd, wait_events, remaining)
+        return True
+
+    def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
+        """Deliver pending output, then close the channel and its descriptors.
+
+        Waits at most ``timeout`` seconds (default
+        :data:`DEFAULT_CLOSE_TIMEOUT`, ``None`` for no limit) for a slow peer
+        to take pending output; what it has not taken by then is dropped and
+        a warning is logged. Call :meth:`flush` first to learn whether
+        everything went out. Idempotent.
+        """
+        if self._closed:
+            return
+        if self.pending_output and self._write_error is None:
+            try:
+                if not self.flush(timeout):
+                    _LOG.warning(
+                        "%r: closing dropped %d bytes the peer did not take within %ss",
+                        self,
+                        self.pending_output,
+                        timeout,
+                    )
+            except EndpointClosedException:
+                pass  # the peer is gone; nothing more can be delivered
+        self._shut()
+
+    def abort(self) -> None:
+        """Close at once, dropping any pending output. Idempotent."""
+        if not self._closed:
+            self._shut()
+
+    def shutdown_write(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
+        """End the write direction only: the peer sees end of file, and this
+        side goes on reading what the peer still sends.
+
+        Pending output is delivered first, waiting at most ``timeout`` seconds
+        as :meth:`close` does; what the peer has not taken by then is dropped
+        and a warning is logged. Afterwards ``write()`` and ``flush()`` raise
+        :class:`EndpointClosedException`; ``read()`` is unaffected. Doing it
+        again does nothing. Raises ``NotImplementedError`` if the channel
+        cannot end its write side alone (nothing is dropped then), and
+        :class:`EndpointClosedException` if it is closed or if the peer is
+        gone (an earlier send failed, so output was not delivered; the error
+        is the ``__cause__``).
+        """
+        if self._closed:
+            raise EndpointClosedException(f"{self!r} is closed")
+        if isinstance(self._write_error, EndpointClosedException):
+            return  # already shut down
+        if self._write_error is not None:
+            # A send failed where nobody saw it (a poll's flush): say it here,
+            # or the end would pass for a clean one.
+            raise EndpointClosedException(f"{self!r}: the peer is gone ({self._write_error})") from self._write_error
+        if not self._writable():
+            raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no write side to shut down")
+        delivered = True
+        if self._pending_size and self._write_error is None:
+            with contextlib.suppress(EndpointClosedException):  # the peer is gone: nothing more to deliver
+                delivered = self.flush(timeout)
+        if self._poller is not None:
+            self._poller._output_ended(self)  # before the hook may free the write descriptor
+        self._shutdown_write()
+        if not delivered:
+            _LOG.warning(
+                "%r: shutting down dropped %d bytes the peer did not take within %ss", self, self._pending_size, timeout
+            )
+        self._drop_output()
+        self._write_error = EndpointClosedException(f"{self!r} was shut down for writing")
+
+    # -- hooks for concrete channels ---------------------------------------
+
+    def _read(self) -> bytes:
+        """One non-blocking read; see the module docstring."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be read")
+
+    def _send(self, buffers: list[bytes | memoryview]) -> int:
+        """One non-blocking write; see the module docstring."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be written")
+
+    def _release(self) -> None:
+        """Close the descriptors."""
+
+    def _writable(self) -> bool:
+        """Whether the channel has somewhere to write to."""
+        return True
+
+    def _write_fd(self) -> int:
+        """The descriptor to watch for write readiness."""
+        return self.get_fd()
+
+    def _output_wait(self) -> tuple[int, int]:
+        """What pending output waits for: a descriptor and ``select.POLLOUT``
+        or ``select.POLLIN``. Readable, for a channel whose write needs the
+        peer's reply first (TLS during a handshake)."""
+        return self._write_fd(), select.POLLOUT
+
+    def _input_wait(self) -> tuple[int, int]:
+        """What ``read()`` waits for, as :meth:`_output_wait` says it (a TLS
+        read may need to write first)."""
+        return self.get_fd(), select.POLLIN
+
+    def _shutdown_write(self) -> None:
+        """End the write direction; see the module docstring."""
+        raise NotImplementedError(f"{type(self).__name__} cannot shut down its write side alone")
+
+    # -- shared machinery ---------------------------------------------------
+
+    def _read_line(self, splitter: LineSplitter) -> bytes:
+        try:
+            return self._next_line(splitter)
+        finally:
+            # self._splitter, not splitter: the first bytes replace a shared one.
+            if self._poller is not None and self._splitter.has_line():  # type: ignore[union-attr]
+                # Lines are left in memory, where poll() cannot see them.
+                self._poller._hold_input(self)
+
+    def _next_line(self, splitter: LineSplitter) -> bytes:
+        line = splitter.next_line()
+        if line is None and self._eof is None:
+            try:
+                data = self._read()
+            except EndpointClosedException as end:
+                self._eof = end
+            else:
+                if not data:
+                    return b""
+                splitter = self._feed_lines(splitter, data)
+                line = splitter.next_line()
+                if line is None:
+                    return b""
+        if line is not None:
+            return line
+        assert self._eof is not None
+        rest = splitter.finish()
+        if rest:
+            return rest
+        raise _again(self._eof)
+
+    def _poll_read(self, out: list[tuple[bytes, Channel]]) -> bool:
+        """Read once for the poller, appending ``(data, self)`` entries.
+
+        Returns whether the channel has ended (its ``(b'', self)`` appended).
+        """
+        if self._eof is None:
+            try:
+                data = self._read()
+            except EndpointClosedException as end:
+                self._eof = end
+                data = b""
+            else:
+                if self._splitter is None:  # the common case, kept short
+                    if data:
+                        out.append((data, self))
+                    return False
+        else:
+            data = b""
+        ended = self._eof is not None
+        splitter = self._splitter
+        if splitter is not None:
+            if data:
+                splitter = self._feed_lines(splitter, data)
+            lines, dropped = splitter.take_lines()
+            if dropped:
+                _LOG.warning("%r: dropped %d line(s) longer than %s bytes", self, dropped, splitter.max_line_length)
+            if len(lines) == 1:  # one line a read is the latency case: no zip object
+                out.append((lines[0], self))
+            elif lines:
+                out.extend(zip(lines, repeat(self)))
+            if ended:
+                rest = splitter.finish()
+                if rest:
+                    out.append((rest, self))
+        if ended:
+            out.append((b"", self))
+        return ended
+
+    def _feed_lines(self, splitter: LineSplitter, data: bytes) -> LineSplitter:
+        """Feed ``data`` to the line splitter, which is this channel's own
+        from the first bytes on."""
+        if type(splitter) is _SharedEmptySplitter:
+            splitter = self._splitter = LineSplitter(splitter.max_line_length)
+        splitter.feed(data)
+        return splitter
+
+    def _flush_for_poller(self) -> bool:
+        """Send held output without waiting; ``True`` if nothing is left.
+
+        A peer that is gone is not an error here: the next ``write()`` will
+        say so, and the read side reports the end.
+        """
+        self._flush_queued = False
+        if self._closed or self._write_error is not None:
+            return True
+        try:
+            return self._flush_pending()
+        except EndpointClosedException:
+            return True
+
+    def _check_writable(self) -> None:
+        if not self._writable():
+            raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no descriptor to write to")
+        if self._closed:
+            raise EndpointClosedException(f"{self!r} is closed")
+        if isinstance(self._write_error, EndpointClosedException):
+            raise _again(self._write_error)  # shut down by shutdown_write()
+        if self._write_error is not None:
+            raise EndpointClosedException(f"{self!r}: the peer is gone ({self._write_error})") from self._write_error
+
+    def _flush_pending(self) -> bool:
+        """Send what the descriptor takes now; ``True`` if nothing is left."""
+        while pending := self._pending:  # _consume() replaces an emptied list
+            if len(pending) > 1 and self._pending_size <= _JOIN_LIMIT:
+                pending = self._pending = [b"".join(pending)]
+            if len(pending) <= _IOV_MAX:
+                buffers = pending
+                offered = self._pending_size
+            else:
+                buffers = pending[:_IOV_MAX]
+                offered = sum(map(len, buffers))
+            try:
+                sent = self._send(buffers)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError as err:
+                raise self._write_failed(err) from err
+            if sent == self._pending_size:  # all of it: the usual case, kept short
+                self._pending = _NO_OUTPUT
+                self._pending_size = 0
+                return True
+            self._consume(sent)
+            if sent < offered:
+                return False
+        return True
+
+    def _consume(self, sent: int) -> None:
+        """Drop ``sent`` bytes from the front of the pending output."""
+        pending = self._pending
+        self._pending_size -= sent
+        done = 0
+        for chunk in pending:
+            size = len(chunk)
+            if sent < size:
+                break
+            sent -= size
+            done += 1
+        if done == len(pending):
+            self._pending = _NO_OUTPUT
+            return
+        del pending[:done]
+        if sent:
+            pending[0] = memoryview(pending[0])[sent:]
+
+    def _own_tail(self, count: int) -> None:
+        """Copy the caller's mutable buffers among the last ``count`` pending
+        chunks: the caller may change them once ``write()`` returns."""
+        pending = self._pending
+        for index in range(max(0, len(pending) - count), len(pending)):
+            chunk = pending[index]
+            if _may_change(chunk):
+                pending[index] = bytes(chunk)
+
+    def _queue_output(self, chunks: Sequence[bytes | memoryview]) -> None:
+        if self._pending:
+            self._pending.extend(chunks)
+        else:
+            self._pending = list(chunks)
+
+    def _drop_output(self) -> None:
+        self._pending = _NO_OUTPUT
+        self._pending_size = 0
+
+    def _write_failed(self, err: OSError) -> EndpointClosedException:
+        self._write_error = err
+        self._drop_output()
+        return EndpointClosedException(f"{self!r}: the peer is gone ({err})")
+
+    def _shut(self) -> None:
+        self._closed = True
+        self._drop_output()
+        if self._eof is None:
+            self._eof = EndpointClosedException(f"{self!r} is closed")
+        if self._poller is not None:
+            self._poller._channel_closed(self)
+        self._release()
+
+    # -- conveniences -------------------------------------------------------
+
+    def __enter__(self: _ChannelT) -> _ChannelT:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True):
+            return
+        if type(self).close.__module__.partition(".")[0] != __package__:
+            # A subclass with its own close() (the 0.2 style) may never call
+            # ours, so ``_closed`` cannot tell whether it was closed.
+            return
+        warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
+        self._closed = True
+        with contextlib.suppress(Exception):  # best effort, maybe at interpreter exit
+            self._release()
+
+    def __repr__(self) -> str:
+        state = "closed" if getattr(self, "_closed", False) else "open"
+        mode = "bytes" if getattr(self, "_splitter", None) is None else "line"  # may be half-built
+        return f"<{type(self).__name__} {self._describe()} {mode} {state}>"
+
+    def _describe(self) -> str:
+        """A few words naming the descriptors, for ``repr``."""
+        return ""
+
+
+def _again(end: EndpointClosedException) -> EndpointClosedException:
+    """A fresh exception like ``end`` (re-raising one instance grows its traceback)."""
+    again = EndpointClosedException(*end.args)
+    again.__cause__ = end.__cause__
+    return again
+
+
+def _as_buffers(data: tuple[Buffer, ...]) -> tuple[list[bytes | memoryview], int, bool]:
+    """Check ``write()``'s arguments before any of them is queued.
+
+    Returns the non-empty chunks (bytes as they are, anything else as a flat
+    byte view), their total size, and whether any view is of a mutable buffer
+    (which must be copied before ``write()`` returns, if it is kept).
+    """
+    chunks: list[bytes | memoryview] = []
+    size = 0
+    copy_needed = False
+    for item in data:
+        chunk: bytes | memoryview = item if type(item) is bytes else _byte_view(item)
+        if chunk:
+            copy_needed = copy_needed or _may_change(chunk)
+            chunks.append(chunk)
+            size += len(chunk)
+    return chunks, size, copy_needed
+
+
+def _owned(chunks: Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
+    """``chunks`` with views of mutable buffers replaced by copies."""
+    return [bytes(chunk) if _may_change(chunk) else chunk for chunk in chunks]
+
+
+def _may_change(chunk: bytes | memoryview) -> bool:
+    """Whether ``chunk`` is a view of a buffer the caller can still change.
+
+    A read-only view is not enough: ``memoryview(bytearray).toreadonly()``
+    still shows the caller's later changes. Only bytes are immutable.
+    """
+    return type(chunk) is memoryview and type(chunk.obj) is not bytes
+
+
+def _byte_view(chunk: object) -> memoryview:
+    if isinstance(chunk, str):
+        raise TypeError("write() takes bytes-like objects, not str: encode the text first")
+    try:
+        view = memoryview(chunk)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"write() takes bytes-like objects, not {type(chunk).__name__}") from None
+    if view.ndim == 1 and view.itemsize == 1 and view.c_contiguous:
+        return view.cast("B") if view.format != "B" else view
+    return memoryview(view.tobytes())
+
+
+def _wait_for(fd: int, events: int, timeout: float | None) -> bool:
+    """Wait up to ``timeout`` seconds (``None``: no limit, ``0``: none) for
+    ``events`` (``select.POLLIN``/``POLLOUT``) on ``fd``; whether they came."""
+    poller = select.poll()
+    poller.register(fd, events)
+    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1)))
