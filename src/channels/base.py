@@ -152,17 +152,17 @@ class Channel(metaclass=ABCMeta):
 
     __slots__ = (
         "__weakref__",
-        "_splitter",
-        "_pending",
-        "_pending_size",
-        "_closed",
-        "_eof",
-        "_write_error",
-        "_poller",
-        "_poll_fd",
-        "_flush_queued",
+        "_ch_splitter",
+        "_ch_pending",
+        "_ch_pending_size",
+        "_ch_closed",
+        "_ch_eof",
+        "_ch_write_error",
+        "_ch_poller",
+        "_ch_poll_fd",
+        "_ch_flush_queued",
         "max_pending",
-        "_read_size",
+        "_ch_read_size",
     )
 
     def __init__(
@@ -173,50 +173,50 @@ class Channel(metaclass=ABCMeta):
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         # ``None`` in bytes mode; an idle line channel shares an empty one.
-        self._splitter = _empty_splitter(max_line_length) if check_buffering(buffering) == "line" else None
+        self._ch_splitter = _empty_splitter(max_line_length) if check_buffering(buffering) == "line" else None
         if max_pending < 1:
             raise ValueError(f"max_pending must be a positive number of bytes, not {max_pending!r}")
         #: Bound in bytes on output held for the peer; see :meth:`write`.
         self.max_pending = max_pending
         self.read_size = DEFAULT_READ_SIZE
         # Made when output first waits: an idle channel holds no list at all.
-        self._pending: list[bytes | memoryview] = _NO_OUTPUT
-        self._pending_size = 0
-        self._closed = False
-        self._eof: EndpointClosedException | None = None
-        self._write_error: BaseException | None = None
-        self._poller: Poller | None = None
-        self._poll_fd = -1  # the descriptor its poller watches it by
-        self._flush_queued = False
+        self._ch_pending: list[bytes | memoryview] = _NO_OUTPUT
+        self._ch_pending_size = 0
+        self._ch_closed = False
+        self._ch_eof: EndpointClosedException | None = None
+        self._ch_write_error: BaseException | None = None
+        self._ch_poller: Poller | None = None
+        self._ch_poll_fd = -1  # the descriptor its poller watches it by
+        self._ch_flush_queued = False
 
     # -- the contract ------------------------------------------------------
 
     @property
     def buffering(self) -> Buffering:
         """``'line'`` if ``read()`` returns whole lines, else ``'bytes'``."""
-        return "bytes" if self._splitter is None else "line"
+        return "bytes" if self._ch_splitter is None else "line"
 
     @property
     def closed(self) -> bool:
         """Whether ``close()`` or ``abort()`` was called."""
-        return self._closed
+        return self._ch_closed
 
     @property
     def read_size(self) -> int:
         """The most bytes one read system call asks for (and one ``poll()``
         takes from this channel); :data:`DEFAULT_READ_SIZE` unless set."""
-        return self._read_size
+        return self._ch_read_size
 
     @read_size.setter
     def read_size(self, size: int) -> None:
         if size < 1:
             raise ValueError(f"read_size must be a positive number of bytes, not {size!r}")
-        self._read_size = size
+        self._ch_read_size = size
 
     @property
     def pending_output(self) -> int:
         """Bytes written but not yet taken by the operating system."""
-        return self._pending_size
+        return self._ch_pending_size
 
     def get_fd(self) -> int:
         """A descriptor to watch with poll/epoll for reading.
@@ -240,17 +240,17 @@ class Channel(metaclass=ABCMeta):
         complete lines); then :class:`EndpointClosedException` is raised, on
         this and every later call.
         """
-        if self._flush_queued:
+        if self._ch_flush_queued:
             # A reply is about to be awaited: held output must be on its way.
             self._flush_for_poller()
-        if self._splitter is not None:
-            return self._read_line(self._splitter)
-        if self._eof is not None:
-            raise _again(self._eof)
+        if self._ch_splitter is not None:
+            return self._read_line(self._ch_splitter)
+        if self._ch_eof is not None:
+            raise _again(self._ch_eof)
         try:
             return self._read()
         except EndpointClosedException as end:
-            self._eof = end
+            self._ch_eof = end
             raise
 
     def write(self, *data: Buffer) -> None:
@@ -273,39 +273,39 @@ class Channel(metaclass=ABCMeta):
             copy_needed = False
         else:
             chunks, size, copy_needed = _as_buffers(data)
-        if self._closed or self._write_error is not None or not self._writable():
+        if self._ch_closed or self._ch_write_error is not None or not self._writable():
             self._check_writable()
         if not size:
             return
-        if self._pending_size + size > self.max_pending:
+        if self._ch_pending_size + size > self.max_pending:
             raise WriteBufferFullError(
-                f"write of {size} bytes refused: {self._pending_size} bytes are already "
+                f"write of {size} bytes refused: {self._ch_pending_size} bytes are already "
                 f"pending and max_pending is {self.max_pending}; the peer is not reading"
             )
-        if self._poller is not None and self._pending_size + size < _BATCH_LIMIT:
+        if self._ch_poller is not None and self._ch_pending_size + size < _BATCH_LIMIT:
             # Held for the next poll; _queue_output() inlined, as this runs
             # once per line an echoing server writes.
             if copy_needed:
                 chunks = _owned(chunks)
-            if self._pending:
-                self._pending.extend(chunks)
+            if self._ch_pending:
+                self._ch_pending.extend(chunks)
             else:
-                self._pending = list(chunks)
-            self._pending_size += size
-            if not self._flush_queued:
-                self._flush_queued = True
-                self._poller._hold_output(self)
+                self._ch_pending = list(chunks)
+            self._ch_pending_size += size
+            if not self._ch_flush_queued:
+                self._ch_flush_queued = True
+                self._ch_poller._hold_output(self)
             return
         self._queue_output(chunks)
-        self._pending_size += size
+        self._ch_pending_size += size
         try:
             self._flush_pending()
         finally:
             if copy_needed:
                 self._own_tail(len(chunks))
-        if self._pending and self._poller is not None and not self._flush_queued:
-            self._flush_queued = True
-            self._poller._hold_output(self)
+        if self._ch_pending and self._ch_poller is not None and not self._ch_flush_queued:
+            self._ch_flush_queued = True
+            self._ch_poller._hold_output(self)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send pending output, waiting up to ``timeout`` seconds for the peer.
@@ -334,9 +334,9 @@ class Channel(metaclass=ABCMeta):
         a warning is logged. Call :meth:`flush` first to learn whether
         everything went out. Idempotent.
         """
-        if self._closed:
+        if self._ch_closed:
             return
-        if self.pending_output and self._write_error is None:
+        if self.pending_output and self._ch_write_error is None:
             try:
                 if not self.flush(timeout):
                     _LOG.warning(
@@ -351,7 +351,7 @@ class Channel(metaclass=ABCMeta):
 
     def abort(self) -> None:
         """Close at once, dropping any pending output. Idempotent."""
-        if not self._closed:
+        if not self._ch_closed:
             self._shut()
 
     def shutdown_write(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
@@ -368,29 +368,34 @@ class Channel(metaclass=ABCMeta):
         gone (an earlier send failed, so output was not delivered; the error
         is the ``__cause__``).
         """
-        if self._closed:
+        if self._ch_closed:
             raise EndpointClosedException(f"{self!r} is closed")
-        if isinstance(self._write_error, EndpointClosedException):
+        if isinstance(self._ch_write_error, EndpointClosedException):
             return  # already shut down
-        if self._write_error is not None:
+        if self._ch_write_error is not None:
             # A send failed where nobody saw it (a poll's flush): say it here,
             # or the end would pass for a clean one.
-            raise EndpointClosedException(f"{self!r}: the peer is gone ({self._write_error})") from self._write_error
+            raise EndpointClosedException(
+                f"{self!r}: the peer is gone ({self._ch_write_error})"
+            ) from self._ch_write_error
         if not self._writable():
             raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no write side to shut down")
         delivered = True
-        if self._pending_size and self._write_error is None:
+        if self._ch_pending_size and self._ch_write_error is None:
             with contextlib.suppress(EndpointClosedException):  # the peer is gone: nothing more to deliver
                 delivered = self.flush(timeout)
-        if self._poller is not None:
-            self._poller._output_ended(self)  # before the hook may free the write descriptor
+        if self._ch_poller is not None:
+            self._ch_poller._output_ended(self)  # before the hook may free the write descriptor
         self._shutdown_write()
         if not delivered:
             _LOG.warning(
-                "%r: shutting down dropped %d bytes the peer did not take within %ss", self, self._pending_size, timeout
+                "%r: shutting down dropped %d bytes the peer did not take within %ss",
+                self,
+                self._ch_pending_size,
+                timeout,
             )
         self._drop_output()
-        self._write_error = EndpointClosedException(f"{self!r} was shut down for writing")
+        self._ch_write_error = EndpointClosedException(f"{self!r} was shut down for writing")
 
     # -- hooks for concrete channels ---------------------------------------
 
@@ -434,18 +439,18 @@ class Channel(metaclass=ABCMeta):
         try:
             return self._next_line(splitter)
         finally:
-            # self._splitter, not splitter: the first bytes replace a shared one.
-            if self._poller is not None and self._splitter.has_line():  # type: ignore[union-attr]
+            # self._ch_splitter, not splitter: the first bytes replace a shared one.
+            if self._ch_poller is not None and self._ch_splitter.has_line():  # type: ignore[union-attr]
                 # Lines are left in memory, where poll() cannot see them.
-                self._poller._hold_input(self)
+                self._ch_poller._hold_input(self)
 
     def _next_line(self, splitter: LineSplitter) -> bytes:
         line = splitter.next_line()
-        if line is None and self._eof is None:
+        if line is None and self._ch_eof is None:
             try:
                 data = self._read()
             except EndpointClosedException as end:
-                self._eof = end
+                self._ch_eof = end
             else:
                 if not data:
                     return b""
@@ -455,32 +460,32 @@ class Channel(metaclass=ABCMeta):
                     return b""
         if line is not None:
             return line
-        assert self._eof is not None
+        assert self._ch_eof is not None
         rest = splitter.finish()
         if rest:
             return rest
-        raise _again(self._eof)
+        raise _again(self._ch_eof)
 
     def _poll_read(self, out: list[tuple[bytes, Channel]]) -> bool:
         """Read once for the poller, appending ``(data, self)`` entries.
 
         Returns whether the channel has ended (its ``(b'', self)`` appended).
         """
-        if self._eof is None:
+        if self._ch_eof is None:
             try:
                 data = self._read()
             except EndpointClosedException as end:
-                self._eof = end
+                self._ch_eof = end
                 data = b""
             else:
-                if self._splitter is None:  # the common case, kept short
+                if self._ch_splitter is None:  # the common case, kept short
                     if data:
                         out.append((data, self))
                     return False
         else:
             data = b""
-        ended = self._eof is not None
-        splitter = self._splitter
+        ended = self._ch_eof is not None
+        splitter = self._ch_splitter
         if splitter is not None:
             if data:
                 splitter = self._feed_lines(splitter, data)
@@ -503,7 +508,7 @@ class Channel(metaclass=ABCMeta):
         """Feed ``data`` to the line splitter, which is this channel's own
         from the first bytes on."""
         if type(splitter) is _SharedEmptySplitter:
-            splitter = self._splitter = LineSplitter(splitter.max_line_length)
+            splitter = self._ch_splitter = LineSplitter(splitter.max_line_length)
         splitter.feed(data)
         return splitter
 
@@ -513,8 +518,8 @@ class Channel(metaclass=ABCMeta):
         A peer that is gone is not an error here: the next ``write()`` will
         say so, and the read side reports the end.
         """
-        self._flush_queued = False
-        if self._closed or self._write_error is not None:
+        self._ch_flush_queued = False
+        if self._ch_closed or self._ch_write_error is not None:
             return True
         try:
             return self._flush_pending()
@@ -524,21 +529,23 @@ class Channel(metaclass=ABCMeta):
     def _check_writable(self) -> None:
         if not self._writable():
             raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no descriptor to write to")
-        if self._closed:
+        if self._ch_closed:
             raise EndpointClosedException(f"{self!r} is closed")
-        if isinstance(self._write_error, EndpointClosedException):
-            raise _again(self._write_error)  # shut down by shutdown_write()
-        if self._write_error is not None:
-            raise EndpointClosedException(f"{self!r}: the peer is gone ({self._write_error})") from self._write_error
+        if isinstance(self._ch_write_error, EndpointClosedException):
+            raise _again(self._ch_write_error)  # shut down by shutdown_write()
+        if self._ch_write_error is not None:
+            raise EndpointClosedException(
+                f"{self!r}: the peer is gone ({self._ch_write_error})"
+            ) from self._ch_write_error
 
     def _flush_pending(self) -> bool:
         """Send what the descriptor takes now; ``True`` if nothing is left."""
-        while pending := self._pending:  # _consume() replaces an emptied list
-            if len(pending) > 1 and self._pending_size <= _JOIN_LIMIT:
-                pending = self._pending = [b"".join(pending)]
+        while pending := self._ch_pending:  # _consume() replaces an emptied list
+            if len(pending) > 1 and self._ch_pending_size <= _JOIN_LIMIT:
+                pending = self._ch_pending = [b"".join(pending)]
             if len(pending) <= _IOV_MAX:
                 buffers = pending
-                offered = self._pending_size
+                offered = self._ch_pending_size
             else:
                 buffers = pending[:_IOV_MAX]
                 offered = sum(map(len, buffers))
@@ -548,9 +555,9 @@ class Channel(metaclass=ABCMeta):
                 return False
             except OSError as err:
                 raise self._write_failed(err) from err
-            if sent == self._pending_size:  # all of it: the usual case, kept short
-                self._pending = _NO_OUTPUT
-                self._pending_size = 0
+            if sent == self._ch_pending_size:  # all of it: the usual case, kept short
+                self._ch_pending = _NO_OUTPUT
+                self._ch_pending_size = 0
                 return True
             self._consume(sent)
             if sent < offered:
@@ -559,8 +566,8 @@ class Channel(metaclass=ABCMeta):
 
     def _consume(self, sent: int) -> None:
         """Drop ``sent`` bytes from the front of the pending output."""
-        pending = self._pending
-        self._pending_size -= sent
+        pending = self._ch_pending
+        self._ch_pending_size -= sent
         done = 0
         for chunk in pending:
             size = len(chunk)
@@ -569,7 +576,7 @@ class Channel(metaclass=ABCMeta):
             sent -= size
             done += 1
         if done == len(pending):
-            self._pending = _NO_OUTPUT
+            self._ch_pending = _NO_OUTPUT
             return
         del pending[:done]
         if sent:
@@ -578,34 +585,34 @@ class Channel(metaclass=ABCMeta):
     def _own_tail(self, count: int) -> None:
         """Copy the caller's mutable buffers among the last ``count`` pending
         chunks: the caller may change them once ``write()`` returns."""
-        pending = self._pending
+        pending = self._ch_pending
         for index in range(max(0, len(pending) - count), len(pending)):
             chunk = pending[index]
             if _may_change(chunk):
                 pending[index] = bytes(chunk)
 
     def _queue_output(self, chunks: Sequence[bytes | memoryview]) -> None:
-        if self._pending:
-            self._pending.extend(chunks)
+        if self._ch_pending:
+            self._ch_pending.extend(chunks)
         else:
-            self._pending = list(chunks)
+            self._ch_pending = list(chunks)
 
     def _drop_output(self) -> None:
-        self._pending = _NO_OUTPUT
-        self._pending_size = 0
+        self._ch_pending = _NO_OUTPUT
+        self._ch_pending_size = 0
 
     def _write_failed(self, err: OSError) -> EndpointClosedException:
-        self._write_error = err
+        self._ch_write_error = err
         self._drop_output()
         return EndpointClosedException(f"{self!r}: the peer is gone ({err})")
 
     def _shut(self) -> None:
-        self._closed = True
+        self._ch_closed = True
         self._drop_output()
-        if self._eof is None:
-            self._eof = EndpointClosedException(f"{self!r} is closed")
-        if self._poller is not None:
-            self._poller._channel_closed(self)
+        if self._ch_eof is None:
+            self._ch_eof = EndpointClosedException(f"{self!r} is closed")
+        if self._ch_poller is not None:
+            self._ch_poller._channel_closed(self)
         self._release()
 
     # -- conveniences -------------------------------------------------------
@@ -619,20 +626,20 @@ class Channel(metaclass=ABCMeta):
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_closed", True):
+        if getattr(self, "_ch_closed", True):
             return
         if type(self).close.__module__.partition(".")[0] != __package__:
             # A subclass with its own close() (the 0.2 style) may never call
             # ours, so ``_closed`` cannot tell whether it was closed.
             return
         warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
-        self._closed = True
+        self._ch_closed = True
         with contextlib.suppress(Exception):  # best effort, maybe at interpreter exit
             self._release()
 
     def __repr__(self) -> str:
-        state = "closed" if getattr(self, "_closed", False) else "open"
-        mode = "bytes" if getattr(self, "_splitter", None) is None else "line"  # may be half-built
+        state = "closed" if getattr(self, "_ch_closed", False) else "open"
+        mode = "bytes" if getattr(self, "_ch_splitter", None) is None else "line"  # may be half-built
         return f"<{type(self).__name__} {self._describe()} {mode} {state}>"
 
     def _describe(self) -> str:

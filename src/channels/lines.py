@@ -56,22 +56,22 @@ class LineChannel(Channel):
 
     def get_fd(self) -> int:
         """The wrapped channel's descriptor for reading."""
-        if self._closed:
+        if self._ch_closed:
             raise EndpointClosedException(f"{self!r} is closed")
         return self._inner.get_fd()
 
     def write(self, *data: Buffer) -> None:
         """Write through the wrapped channel; see :meth:`Channel.write`."""
-        if self._closed:
+        if self._ch_closed:
             raise EndpointClosedException(f"{self!r} is closed")
         self._inner.write(*data)
-        if self._poller is not None and not self._flush_queued and self.pending_output:
-            self._flush_queued = True
-            self._poller._hold_output(self)
+        if self._ch_poller is not None and not self._ch_flush_queued and self.pending_output:
+            self._ch_flush_queued = True
+            self._ch_poller._hold_output(self)
 
     def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
         """Close the wrapped channel; lines already received stay readable."""
-        if self._closed:
+        if self._ch_closed:
             return
         self._shut()
         if _is_native(self._inner):
@@ -81,7 +81,7 @@ class LineChannel(Channel):
 
     def abort(self) -> None:
         """Close the wrapped channel at once, dropping pending output."""
-        if self._closed:
+        if self._ch_closed:
             return
         self._shut()
         if _is_native(self._inner):
@@ -93,13 +93,13 @@ class LineChannel(Channel):
         """Shut down the wrapped channel's write side; see
         :meth:`Channel.shutdown_write`. ``NotImplementedError`` if the wrapped
         channel has no ``shutdown_write()``."""
-        if self._closed:
+        if self._ch_closed:
             raise EndpointClosedException(f"{self!r} is closed")
         shutdown = getattr(self._inner, "shutdown_write", None)
         if shutdown is None:
             raise NotImplementedError(f"{self._inner!r} cannot shut down its write side alone")
-        if self._poller is not None:
-            self._poller._output_ended(self)
+        if self._ch_poller is not None:
+            self._ch_poller._output_ended(self)
         shutdown(timeout)
 
     def _read(self) -> bytes:

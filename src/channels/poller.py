@@ -141,7 +141,7 @@ class Poller:
             raise ValueError(f"{channel!r} cannot be registered: it cannot be read") from err
         self._claim(fd, channel)
         native = _is_native(channel)
-        if native and channel._poller is not None:
+        if native and channel._ch_poller is not None:
             raise ValueError(f"{channel!r} is already registered with another Poller")
         try:
             self._watch.register(fd, self._watch.READ)
@@ -151,11 +151,11 @@ class Poller:
         if not native:
             self._foreign[id(channel)] = fd
         else:
-            channel._poller = self
-            channel._poll_fd = fd
+            channel._ch_poller = self
+            channel._ch_poll_fd = fd
             if channel.pending_output:
                 self._watch_write(channel)
-            splitter = channel._splitter
+            splitter = channel._ch_splitter
             if splitter is not None and splitter.has_line():
                 self._held_input.append(channel)
         _LOG.debug("registered %r", channel)
@@ -171,13 +171,13 @@ class Poller:
                 return
         if self._is_registered(channel):
             self._forget(channel)
-            if _is_native(channel) and channel._flush_queued:
+            if _is_native(channel) and channel._ch_flush_queued:
                 # On its own now, the channel sends at once: no poll may come.
                 channel._flush_for_poller()
             _LOG.debug("unregistered %r", channel)
         elif isinstance(channel, Channel) and channel in self._draining:
             self._stop_draining(channel)
-            if channel._flush_queued:
+            if channel._ch_flush_queued:
                 channel._flush_for_poller()
         else:
             # Closed by its owner: its end is no longer reported either.
@@ -338,7 +338,7 @@ class Poller:
         for channel in list(self._draining):
             # Ended channels are their owners' to close; they send on their own now.
             self._stop_draining(channel)
-            if channel._flush_queued:
+            if channel._ch_flush_queued:
                 channel._flush_for_poller()
         if self._reserve is not None:
             # Programs written for the original call only close_all(), never
@@ -389,10 +389,10 @@ class Poller:
             self._stop_draining(channel)
             if paused:  # registered, as far as its owner knows: its end is news
                 self._ended.append(channel)
-        elif channel._poller is self:
+        elif channel._ch_poller is self:
             self._forget(channel)
             self._ended.append(channel)
-        channel._poller = None
+        channel._ch_poller = None
 
     # -- reading --------------------------------------------------------------
 
@@ -407,7 +407,7 @@ class Poller:
     def _input_ended(self, channel: Any) -> None:
         """``channel`` has ended (its ``(b'', channel)`` is in this poll's
         result): stop reading it, but go on sending what is written to it."""
-        if _is_native(channel) and channel._write_error is None and channel._writable():
+        if _is_native(channel) and channel._ch_write_error is None and channel._writable():
             self._keep_writing(channel)
         else:
             self._forget(channel)
@@ -415,7 +415,7 @@ class Poller:
     def _keep_writing(self, channel: Channel) -> None:
         """Stop reading ``channel`` but go on sending its output."""
         self._forget(channel)
-        channel._poller = self
+        channel._ch_poller = self
         self._draining.add(channel)
         if channel.pending_output:
             self._watch_write(channel)
@@ -424,7 +424,7 @@ class Poller:
         self._draining.discard(channel)
         self._reading_paused.discard(channel)
         self._unwatch_writes_of(channel)
-        channel._poller = None
+        channel._ch_poller = None
 
     def _drain_wakeups(self) -> None:
         with contextlib.suppress(OSError):  # BlockingIOError: all read
@@ -445,7 +445,7 @@ class Poller:
             return
         held, self._held_output = self._held_output, []
         for channel in held:
-            if not channel._flush_for_poller() and channel._poller is self:
+            if not channel._flush_for_poller() and channel._ch_poller is self:
                 self._watch_write(channel)
 
     def _watch_write(self, channel: Channel) -> None:
@@ -582,18 +582,18 @@ class Poller:
 
     def _is_registered(self, channel: object) -> bool:
         if _is_native(channel):
-            return channel._poller is self and channel._poll_fd >= 0
+            return channel._ch_poller is self and channel._ch_poll_fd >= 0
         return id(channel) in self._foreign
 
     def _forget(self, channel: Any) -> None:
-        fd = channel._poll_fd if _is_native(channel) else self._foreign.pop(id(channel))
+        fd = channel._ch_poll_fd if _is_native(channel) else self._foreign.pop(id(channel))
         del self._channels[fd]
         self._unwatch_writes_of(channel)
         with contextlib.suppress(KeyError, ValueError):
             self._watch.unregister(fd)
         if _is_native(channel):
-            channel._poller = None
-            channel._poll_fd = -1
+            channel._ch_poller = None
+            channel._ch_poll_fd = -1
 
     def _unwatch_writes_of(self, channel: Any) -> None:
         for fd, writer in list(self._writing.items()):
@@ -628,7 +628,7 @@ def _admitted(sock: socket.socket, allowed: frozenset[int], server: socket.socke
 
 
 def _is_native(channel: object) -> TypeGuard[Channel]:
-    return isinstance(channel, Channel) and hasattr(channel, "_pending")
+    return isinstance(channel, Channel) and hasattr(channel, "_ch_pending")
 
 
 def _still_on(channel: Any, fd: int) -> bool:

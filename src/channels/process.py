@@ -115,7 +115,7 @@ class ProcessChannel(PipeChannel):
                 from_child, to_child, buffering=buffering, max_line_length=max_line_length, max_pending=max_pending
             )
         except BaseException:
-            self._closed = True  # nothing to release: the pipes are closed here
+            self._ch_closed = True  # nothing to release: the pipes are closed here
             for fd in (*child_ends, from_child, to_child):
                 os.close(fd)
             raise
@@ -201,7 +201,7 @@ class ProcessChannel(PipeChannel):
         Idempotent; once it returns, :attr:`returncode` is set.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._closed:
+        if not self._ch_closed:
             super().close(timeout)
         if self.wait(None if deadline is None else max(0.0, deadline - time.monotonic())) is not None:
             return
@@ -220,7 +220,7 @@ class ProcessChannel(PipeChannel):
             # Before the pipes close: a child that would exit on end of input
             # must not get the chance to, so that abort() always ends it alike.
             self.kill()
-        if not self._closed:
+        if not self._ch_closed:
             super().abort()
         if running:
             self._reap_killed()

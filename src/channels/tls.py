@@ -138,7 +138,7 @@ class TLSChannel(SocketChannel):
                 suppress_ragged_eofs=False,
             )
         except BaseException:
-            self._closed = True  # nothing of ours to release: the caller keeps ``sock``
+            self._ch_closed = True  # nothing of ours to release: the caller keeps ``sock``
             raise
         self._sock = self._tls  # the base class reads, writes and closes it as a socket
         if not server_side:
@@ -165,7 +165,7 @@ class TLSChannel(SocketChannel):
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if self._closed:
+            if self._ch_closed:
                 raise EndpointClosedException(f"{self!r} is closed")
             try:
                 if self._handshake_done or self._advance_handshake():
@@ -187,7 +187,7 @@ class TLSChannel(SocketChannel):
         was delivered, so the peer never mistakes a stream cut short for a
         finished one. Idempotent.
         """
-        if not self._closed:
+        if not self._ch_closed:
             self._closing = True
         super().close(timeout)
 
@@ -242,7 +242,7 @@ class TLSChannel(SocketChannel):
     def _flush_for_poller(self) -> bool:
         if self._input_needs_write:
             if not _wait_for(self._fd, select.POLLOUT, 0):
-                self._flush_queued = False
+                self._ch_flush_queued = False
                 return False  # keep write readiness watched: the read side waits for it
             self._input_needs_write = False
             self._wake_reader()
@@ -269,14 +269,14 @@ class TLSChannel(SocketChannel):
         over TLS for the same reason. End the exchange in the protocol
         instead, or :meth:`close`.
         """
-        if self._closed:
+        if self._ch_closed:
             raise EndpointClosedException(f"{self!r} is closed")
         raise NotImplementedError("TLSChannel cannot shut down its write side alone: close() it instead")
 
     def _shut(self) -> None:
         # close() gets here once pending output is delivered, or dropped for
         # a peer that did not take it in time; abort() at once.
-        if self._closing and not self._pending and self._handshake_done and self._write_error is None:
+        if self._closing and not self._ch_pending and self._handshake_done and self._ch_write_error is None:
             self._send_close_notify()
         super()._shut()
 
@@ -378,26 +378,26 @@ class TLSChannel(SocketChannel):
     def _send_held_back(self) -> None:
         """Output that waited for the peer may move now: send it (on our own)
         or have the poller send it (registered)."""
-        if not self._pending:
+        if not self._ch_pending:
             return
-        if self._poller is None:
+        if self._ch_poller is None:
             with contextlib.suppress(EndpointClosedException):  # the next write() reports it
                 self._flush_pending()
-        elif not self._flush_queued:
-            self._flush_queued = True
-            self._poller._hold_output(self)
+        elif not self._ch_flush_queued:
+            self._ch_flush_queued = True
+            self._ch_poller._hold_output(self)
 
     def _ask_for_write_readiness(self) -> None:
         """The read side waits until the socket takes data: have the poller
         watch write readiness (see :meth:`_flush_for_poller`)."""
-        if self._poller is not None and not self._flush_queued:
-            self._flush_queued = True
-            self._poller._hold_output(self)
+        if self._ch_poller is not None and not self._ch_flush_queued:
+            self._ch_flush_queued = True
+            self._ch_poller._hold_output(self)
 
     def _wake_reader(self) -> None:
         """Input waits in memory, where poll cannot see it: have the poller read."""
-        if self._poller is not None:
-            self._poller._hold_input(self)
+        if self._ch_poller is not None:
+            self._ch_poller._hold_input(self)
 
     def _wake_reader_if_pending(self) -> None:
         if self._tls.pending():
