@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from channels import Channel, EndpointClosedException
+from channels.poller import Poller
+from channels.testing import TestChannel
 
 #: Seconds any single wait in a test may take before it fails.
 WAIT = 10.0
@@ -73,3 +76,25 @@ def read_to_end(channel: Channel, timeout: float = WAIT) -> list[bytes]:
             pieces.append(data)
         else:
             time.sleep(0.001)
+
+
+@contextlib.contextmanager
+def turn_of(poller: Poller) -> Iterator[None]:
+    """Run the body inside a turn of ``poller``, as the body of a program's
+    ``for data, channel in poller.poll(): ...`` loop runs: writes to the
+    poller's channels are held until the block ends (as by ``break``)."""
+    ticker = TestChannel()
+    try:
+        poller.register(ticker)
+        ticker.put(b"tick")
+        turn = iter(poller.poll(WAIT))
+        assert next(turn, None) is not None, "the ticker was not reported"
+        try:
+            yield
+        finally:
+            close = getattr(turn, "close", None)
+            if close is not None:
+                close()
+    finally:
+        poller.unregister(ticker)
+        ticker.close()

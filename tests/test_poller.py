@@ -39,7 +39,7 @@ from channels._watch import EpollWatcher, SelectorsWatcher
 from channels.base import Buffer
 from channels.poller import Poller, PollResult
 from channels.testing import TestChannel
-from tests.helpers import WAIT, open_fd_count
+from tests.helpers import WAIT, open_fd_count, turn_of
 
 MiB = 1024 * 1024
 
@@ -446,10 +446,12 @@ def test_an_ended_channel_can_be_registered_again(poller: Poller, stack: context
 
 def test_close_all_lets_go_of_ended_channels_without_closing_them(poller: Poller, stack: contextlib.ExitStack) -> None:
     channel, peer = _half_closed(poller, stack)
-    channel.write(b"held ")  # held for the next poll, which will not come
+    with turn_of(poller):
+        channel.write(b"held ")  # held for the end of the turn
+        assert channel.pending_output == 5
 
-    poller.close_all()
-    channel.write(b"after\n")  # sent at once: no poller holds it for a poll
+        poller.close_all()
+        channel.write(b"after\n")  # sent at once: no poller holds it any more
 
     assert not channel.closed
     assert peer.recv(100) == b"held after\n"
@@ -486,11 +488,13 @@ def test_unregister_sends_what_an_ended_channel_held_for_the_next_poll(
     poller: Poller, stack: contextlib.ExitStack
 ) -> None:
     channel, peer = _half_closed(poller, stack)
-    channel.write(b"bye\n")  # held for the next poll
+    with turn_of(poller):
+        channel.write(b"bye\n")  # held for the end of the turn
+        assert channel.pending_output == 4
 
-    poller.unregister(channel)
+        poller.unregister(channel)
 
-    assert peer.recv(100) == b"bye\n"
+        assert peer.recv(100) == b"bye\n"
 
 
 # -- pausing reading ------------------------------------------------------------------
@@ -724,14 +728,17 @@ def test_register_twice_is_harmless(poller: Poller, stack: contextlib.ExitStack)
     assert poller.poll(WAIT) == [(b"once", channel)]
 
 
-def test_unregister_sends_output_held_for_the_next_poll(poller: Poller, stack: contextlib.ExitStack) -> None:
+def test_unregister_sends_output_held_for_the_end_of_the_turn(poller: Poller, stack: contextlib.ExitStack) -> None:
     channel, peer = channel_pair(stack)
     poller.register(channel)
-    channel.write(b"held")
+    with turn_of(poller):
+        channel.write(b"held")
+        assert channel.pending_output == 4
 
-    poller.unregister(channel)
+        poller.unregister(channel)
 
-    assert peer.recv(16) == b"held"
+        peer.settimeout(WAIT)
+        assert peer.recv(16) == b"held"
 
 
 # -- register errors -----------------------------------------------------------------
@@ -1667,15 +1674,16 @@ def test_registering_a_channel_with_pending_output_makes_the_poller_send_it(
     assert channel.pending_output == 0
 
 
-def test_direct_read_sends_output_held_for_the_next_poll(poller: Poller, stack: contextlib.ExitStack) -> None:
+def test_direct_read_sends_output_held_for_the_end_of_the_turn(poller: Poller, stack: contextlib.ExitStack) -> None:
     channel, peer = channel_pair(stack)
     poller.register(channel)
-    channel.write(b"request\n")
-    assert channel.pending_output == len(b"request\n")  # held for the poll
-    assert channel.read() == b""
-    assert channel.pending_output == 0
-    peer.settimeout(WAIT)
-    assert peer.recv(100) == b"request\n"
+    with turn_of(poller):
+        channel.write(b"request\n")
+        assert channel.pending_output == len(b"request\n")  # held for the end of the turn
+        assert channel.read() == b""
+        assert channel.pending_output == 0
+        peer.settimeout(WAIT)
+        assert peer.recv(100) == b"request\n"
 
 
 def test_deferred_write_of_a_bytearray_is_copied_before_write_returns(
@@ -1684,9 +1692,10 @@ def test_deferred_write_of_a_bytearray_is_copied_before_write_returns(
     channel, peer = channel_pair(stack)
     poller.register(channel)
     buffer = bytearray(b"before")
-    channel.write(buffer, b"!")
-    buffer[:] = b"AFTER!"
-    poller.poll(0)
+    with turn_of(poller):
+        channel.write(buffer, b"!")
+        assert channel.pending_output == 7  # held for the end of the turn
+        buffer[:] = b"AFTER!"
     peer.settimeout(WAIT)
     assert peer.recv(100) == b"before!"
 
@@ -1698,11 +1707,17 @@ def test_held_output_is_sent_at_interpreter_exit() -> None:
             "import socket\n"
             "from channels import SocketChannel\n"
             "from channels.poller import Poller\n"
+            "from channels.testing import TestChannel\n"
             f"channel = SocketChannel(socket.socket(fileno={theirs.fileno()}))\n"
             "poller = Poller()\n"
             "poller.register(channel)\n"
+            "ticker = TestChannel()\n"
+            "poller.register(ticker)\n"
+            "ticker.put(b'tick')\n"
+            "turn = iter(poller.poll(5))\n"
+            "assert next(turn)[1] is ticker\n"
             "channel.write(b'last words')\n"
-            "assert channel.pending_output == 10  # held: no poll() will come\n"
+            "assert channel.pending_output == 10  # held: the turn never ends\n"
         )
         done = subprocess.run(
             [sys.executable, "-c", script], pass_fds=[theirs.fileno()], capture_output=True, timeout=WAIT, check=False

@@ -14,8 +14,11 @@ whose bits are tested against their own ``READ_READY`` and ``WRITE_READY``.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import select
 import selectors
+import stat
 from collections.abc import Callable
 from typing import Protocol
 
@@ -31,7 +34,9 @@ class Watcher(Protocol):
     WRITE_READY: int
 
     def register(self, fd: int, events: int) -> None:
-        """Watch ``fd`` for ``events``; ``OSError`` if it is not open."""
+        """Watch ``fd`` for ``events``; ``OSError`` if it is not open, and
+        ``PermissionError`` if it cannot be watched because it is always
+        ready (a regular file, ``/dev/null``), as epoll says of them."""
 
     def modify(self, fd: int, events: int) -> None:
         """Watch ``fd``, already registered, for ``events`` instead."""
@@ -95,7 +100,12 @@ class SelectorsWatcher:
         self._selector = selectors.DefaultSelector()
 
     def register(self, fd: int, events: int) -> None:
-        """Watch ``fd`` for ``events``."""
+        """Watch ``fd`` for ``events``; ``PermissionError`` for a regular file."""
+        # kqueue would take a regular file, but reports it readable only
+        # while the offset is short of the end, so its end would never be
+        # seen: refuse it as epoll does, and the Poller takes it as ready.
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PermissionError(errno.EPERM, f"descriptor {fd} is a regular file, always ready")
         try:
             self._selector.register(fd, events)
         except KeyError as err:

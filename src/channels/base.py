@@ -45,13 +45,11 @@ from abc import ABCMeta
 from collections.abc import Sequence
 from itertools import repeat
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
+from ._seam import ChannelPoller
 from .errors import EndpointClosedException, WriteBufferFullError
 from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .poller import Poller
 
 #: What ``write()`` takes: any bytes-like object.
 Buffer = bytes | bytearray | memoryview
@@ -165,6 +163,45 @@ class Channel(metaclass=ABCMeta):
         "_ch_read_size",
     )
 
+    _ch_splitter: LineSplitter | None
+    _ch_pending: list[bytes | memoryview]
+    _ch_pending_size: int
+    _ch_closed: bool | None  # None: never opened (see __new__)
+    _ch_eof: EndpointClosedException | None
+    _ch_write_error: BaseException | None
+    _ch_poller: ChannelPoller | None
+    _ch_poll_fd: int  # the descriptor its poller reads it by
+    _ch_flush_queued: bool
+    max_pending: int
+    _ch_read_size: int
+
+    def __new__(cls: type[_ChannelT], *args: Any, **kwargs: Any) -> _ChannelT:
+        if cls is Channel:
+            raise TypeError(
+                "Channel is abstract: use PipeChannel, SocketChannel or another channel kind, or subclass it "
+                "(define _read() to get read() and line buffering from the base, or read(), write(), close() "
+                "and get_fd() yourself)"
+            )
+        channel = super().__new__(cls)
+        # The base's state exists before any __init__ runs: a subclass in the
+        # 0.1.1 style may never call super().__init__(), and a LineChannel or
+        # a Poller must still be able to use it. ``_ch_closed`` is None until
+        # __init__ opens the channel, so that a construction refused half-way
+        # leaves nothing that warns of being unclosed.
+        channel._ch_closed = None
+        channel._ch_splitter = None
+        channel.max_pending = DEFAULT_MAX_PENDING
+        channel._ch_read_size = DEFAULT_READ_SIZE
+        # Made when output first waits: an idle channel holds no list at all.
+        channel._ch_pending = _NO_OUTPUT
+        channel._ch_pending_size = 0
+        channel._ch_eof = None
+        channel._ch_write_error = None
+        channel._ch_poller = None
+        channel._ch_poll_fd = -1
+        channel._ch_flush_queued = False
+        return channel
+
     def __init__(
         self,
         *,
@@ -178,28 +215,43 @@ class Channel(metaclass=ABCMeta):
             raise ValueError(f"max_pending must be a positive number of bytes, not {max_pending!r}")
         #: Bound in bytes on output held for the peer; see :meth:`write`.
         self.max_pending = max_pending
-        self.read_size = DEFAULT_READ_SIZE
-        # Made when output first waits: an idle channel holds no list at all.
-        self._ch_pending: list[bytes | memoryview] = _NO_OUTPUT
-        self._ch_pending_size = 0
         self._ch_closed = False
-        self._ch_eof: EndpointClosedException | None = None
-        self._ch_write_error: BaseException | None = None
-        self._ch_poller: Poller | None = None
-        self._ch_poll_fd = -1  # the descriptor its poller watches it by
-        self._ch_flush_queued = False
 
     # -- the contract ------------------------------------------------------
 
     @property
     def buffering(self) -> Buffering:
-        """``'line'`` if ``read()`` returns whole lines, else ``'bytes'``."""
+        """``'line'`` if ``read()`` returns whole lines, else ``'bytes'``.
+
+        Settable, for subclasses that choose their mode themselves: the
+        change applies to the next ``read()``. ``ValueError`` when switching
+        to ``'bytes'`` while part of a line is buffered (it would be lost).
+        """
         return "bytes" if self._ch_splitter is None else "line"
+
+    @buffering.setter
+    def buffering(self, mode: str | None) -> None:
+        splitter = self._ch_splitter
+        if check_buffering(mode) == "line":
+            if splitter is None:
+                self._ch_splitter = _empty_splitter(DEFAULT_MAX_LINE_LENGTH)
+        elif splitter is not None:
+            if splitter.buffered:
+                raise ValueError(f"{self!r} holds {splitter.buffered} bytes of lines not read yet: read them first")
+            self._ch_splitter = None
 
     @property
     def closed(self) -> bool:
-        """Whether ``close()`` or ``abort()`` was called."""
-        return self._ch_closed
+        """Whether ``close()`` or ``abort()`` was called.
+
+        Settable, for subclasses that close in their own way (as the original
+        library's did, with ``self.closed = True``).
+        """
+        return bool(self._ch_closed)
+
+    @closed.setter
+    def closed(self, closed: bool) -> None:
+        self._ch_closed = bool(closed)
 
     @property
     def read_size(self) -> int:
@@ -238,11 +290,17 @@ class Channel(metaclass=ABCMeta):
         Bytes that arrived before the end are always returned first (in line
         mode also after ``close()``, and the unterminated last piece after the
         complete lines); then :class:`EndpointClosedException` is raised, on
-        this and every later call.
+        this and every later call. In line mode a read that brings bytes but
+        no complete line reads once more, so that an end already there is
+        seen in the same call: a peer that sent ``b'test'`` and closed gives
+        ``b'test'`` on the first ``read()``, as with the original library.
+
+        Output held for the end of a poller's turn is sent first: a reply is
+        about to be awaited.
         """
         if self._ch_flush_queued:
             # A reply is about to be awaited: held output must be on its way.
-            self._flush_for_poller()
+            self._poll_flush()
         if self._ch_splitter is not None:
             return self._read_line(self._ch_splitter)
         if self._ch_eof is not None:
@@ -256,12 +314,17 @@ class Channel(metaclass=ABCMeta):
     def write(self, *data: Buffer) -> None:
         """Send the chunks in order; never blocks, never drops data.
 
-        What the operating system does not take at once is kept, in order, and
-        sent by the next ``write()``, by :meth:`flush`, or by the next
-        ``Poller.poll()`` if the channel is registered (a registered channel
-        may hold small writes until then, so that they leave in one system
-        call). If the output held would exceed ``max_pending`` bytes, raises
-        :class:`WriteBufferFullError` and takes nothing of this call.
+        The chunks are sent at once, with one exception, the *turn*: while
+        the program iterates over the list a ``Poller.poll()`` returned,
+        writes to channels registered with that poller are held, and sent
+        together when that iteration ends (run to its end, or left by
+        ``break``, ``return`` or an exception), so that what one turn writes
+        to a channel leaves in one system call. What the operating system
+        does not take is kept, in order, and sent by the next ``write()``,
+        by :meth:`flush`, by ``close()``, or by the poller (which watches
+        write readiness for a registered channel). If the output held would
+        exceed ``max_pending`` bytes, raises :class:`WriteBufferFullError`
+        and takes nothing of this call.
 
         Raises ``TypeError`` for anything but bytes-like objects and
         :class:`EndpointClosedException` if the peer is gone or the channel
@@ -282,9 +345,11 @@ class Channel(metaclass=ABCMeta):
                 f"write of {size} bytes refused: {self._ch_pending_size} bytes are already "
                 f"pending and max_pending is {self.max_pending}; the peer is not reading"
             )
-        if self._ch_poller is not None and self._ch_pending_size + size < _BATCH_LIMIT:
-            # Held for the next poll; _queue_output() inlined, as this runs
-            # once per line an echoing server writes.
+        poller = self._ch_poller
+        if poller is not None and poller._turn_depth and self._ch_pending_size + size < _BATCH_LIMIT:
+            # Written in a turn: held for its end (see channels._seam);
+            # _queue_output() inlined, as this runs once per line an echoing
+            # server writes.
             if copy_needed:
                 chunks = _owned(chunks)
             if self._ch_pending:
@@ -294,7 +359,7 @@ class Channel(metaclass=ABCMeta):
             self._ch_pending_size += size
             if not self._ch_flush_queued:
                 self._ch_flush_queued = True
-                self._ch_poller._hold_output(self)
+                poller._hold_output(self)
             return
         self._queue_output(chunks)
         self._ch_pending_size += size
@@ -446,21 +511,27 @@ class Channel(metaclass=ABCMeta):
 
     def _next_line(self, splitter: LineSplitter) -> bytes:
         line = splitter.next_line()
-        if line is None and self._ch_eof is None:
+        # A read that brings bytes but no whole line reads once more, so that
+        # an end already there is seen in this call, as the original library
+        # did: a child that printed b"test" and exited gives b"test" now, not
+        # b"" first (and a caller that stops at b"" loses nothing). Only
+        # read() does this; a poll reads once per channel.
+        reads_left = 2
+        while line is None and self._ch_eof is None and reads_left:
+            reads_left -= 1
             try:
                 data = self._read()
             except EndpointClosedException as end:
                 self._ch_eof = end
-            else:
-                if not data:
-                    return b""
-                splitter = self._feed_lines(splitter, data)
-                line = splitter.next_line()
-                if line is None:
-                    return b""
+                break
+            if not data:
+                return b""
+            splitter = self._feed_lines(splitter, data)
+            line = splitter.next_line()
         if line is not None:
             return line
-        assert self._ch_eof is not None
+        if self._ch_eof is None:
+            return b""
         rest = splitter.finish()
         if rest:
             return rest
@@ -512,7 +583,7 @@ class Channel(metaclass=ABCMeta):
         splitter.feed(data)
         return splitter
 
-    def _flush_for_poller(self) -> bool:
+    def _poll_flush(self) -> bool:
         """Send held output without waiting; ``True`` if nothing is left.
 
         A peer that is gone is not an error here: the next ``write()`` will
@@ -525,6 +596,14 @@ class Channel(metaclass=ABCMeta):
             return self._flush_pending()
         except EndpointClosedException:
             return True
+
+    def _poll_has_input(self) -> bool:
+        """Whether complete lines wait in memory; see ``channels._seam``."""
+        return self._ch_splitter is not None and self._ch_splitter.has_line()
+
+    def _poll_can_write(self) -> bool:
+        """Whether output can still be sent; see ``channels._seam``."""
+        return self._ch_write_error is None and self._writable()
 
     def _check_writable(self) -> None:
         if not self._writable():
@@ -626,11 +705,11 @@ class Channel(metaclass=ABCMeta):
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_ch_closed", True):
-            return
-        if type(self).close.__module__.partition(".")[0] != __package__:
-            # A subclass with its own close() (the 0.2 style) may never call
-            # ours, so ``_closed`` cannot tell whether it was closed.
+        if getattr(self, "_ch_closed", None) is not False:
+            return  # closed, or never opened
+        if not _is_ours(type(self).close):
+            # A subclass with its own close() (the original's styles) may
+            # never call ours, so ``_ch_closed`` cannot tell whether it was closed.
             return
         warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
         self._ch_closed = True
@@ -645,6 +724,15 @@ class Channel(metaclass=ABCMeta):
     def _describe(self) -> str:
         """A few words naming the descriptors, for ``repr``."""
         return ""
+
+
+_PACKAGE = __name__.partition(".")[0]
+
+
+def _is_ours(method: object) -> bool:
+    """Whether ``method`` is defined in this package, not in a user's subclass."""
+    module = str(getattr(method, "__module__", ""))
+    return module == _PACKAGE or module.startswith(_PACKAGE + ".")
 
 
 def _again(end: EndpointClosedException) -> EndpointClosedException:

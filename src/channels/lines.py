@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeGuard
 
-from .base import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel
+from .base import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel, _is_ours
 from .errors import EndpointClosedException
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
@@ -125,5 +125,6 @@ class LineChannel(Channel):
 def _is_native(channel: object) -> TypeGuard[Channel]:
     """Whether ``channel`` closes the way this package does: ``close(timeout)``
     and ``abort()`` both release its descriptors. A subclass that overrides
-    ``close()`` (0.1.1 style) is closed through its own ``close()``."""
-    return isinstance(channel, Channel) and type(channel).close in (Channel.close, LineChannel.close)
+    ``close()`` or ``write()`` (the original library's styles) is closed
+    through its own ``close()``."""
+    return isinstance(channel, Channel) and _is_ours(type(channel).close)

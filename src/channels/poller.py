@@ -11,10 +11,11 @@ import select
 import socket
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeGuard
 
+from ._seam import PolledChannel
 from ._watch import Watcher, default_watcher
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
 from .errors import EndpointClosedException, LineTooLongError
@@ -62,9 +63,16 @@ class Poller:
     Clients accepted from servers are wrapped in :class:`SocketChannel` with
     this poller's ``buffering``, ``max_line_length`` and ``max_pending``.
 
-    A registered channel may hold small writes until the next :meth:`poll`,
-    which sends them (one system call per channel and loop turn) and then
-    watches write readiness for whatever the peer did not take yet.
+    Writes made while the program iterates over the list :meth:`poll`
+    returned (the *turn*) are held and sent when that iteration ends, so
+    that what one turn writes to a channel leaves in one system call; any
+    other write is sent at once. ``batch_writes=False`` sends turn writes at
+    once too. Output the peer does not take at once is sent as it becomes
+    writable, by later polls.
+
+    Descriptors that epoll cannot watch (a regular file, ``/dev/null``) are
+    taken as always ready, as poll(2) reports them: read once per poll
+    (which then does not wait) until their end.
     """
 
     def __init__(
@@ -73,6 +81,7 @@ class Poller:
         buffering: str | None = "bytes",
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
+        batch_writes: bool = True,
     ) -> None:
         self._buffering = check_buffering(buffering)
         self._max_line_length = max_line_length
@@ -90,16 +99,22 @@ class Poller:
         self._paused: dict[int, float] = {}  # server descriptor -> resume time
         self._backoff: dict[int, float] = {}  # server descriptor -> next pause
         self._allowed_uids: dict[int, frozenset[int]] = {}  # server descriptor -> who may connect
-        self._writing: dict[int, Channel] = {}  # watched write descriptor -> channel
-        self._held_output: list[Channel] = []
+        self._writing: dict[int, PolledChannel] = {}  # watched write descriptor -> channel
+        # Descriptors the watcher refuses (regular files, /dev/null): ready
+        # whenever asked, read or sent to on every poll. Descriptor -> the
+        # watcher's READ and WRITE bits it stands in for; see _watch_or_not().
+        self._always_ready: dict[int, int] = {}
+        self._batch_writes = batch_writes
+        self._turn_depth = 0  # iterations over poll() results under way; see _Turn
+        self._held_output: list[PolledChannel] = []
         self._held_input: list[Any] = []
         self._ended: list[Any] = []
         # Channels no longer read, whose output is still sent: those whose
         # end was reported (their peer may only have half-closed) and those
         # paused by pause_reading(). Weakly held: a channel its owner drops is
         # let go (unless output still waits for its peer; see _writing).
-        self._draining: weakref.WeakSet[Channel] = weakref.WeakSet()
-        self._reading_paused: weakref.WeakSet[Channel] = weakref.WeakSet()  # among them
+        self._draining: weakref.WeakSet[PolledChannel] = weakref.WeakSet()
+        self._reading_paused: weakref.WeakSet[PolledChannel] = weakref.WeakSet()  # among them
         self._reserve: int | None = None
         # wakeup() writes a byte to one end, the selector watches the other. A
         # socket pair rather than raw pipe descriptors: once closed, a socket
@@ -143,10 +158,7 @@ class Poller:
         native = _is_native(channel)
         if native and channel._ch_poller is not None:
             raise ValueError(f"{channel!r} is already registered with another Poller")
-        try:
-            self._watch.register(fd, self._watch.READ)
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{channel!r} cannot be registered: descriptor {fd} is not open ({err})") from err
+        self._watch_or_not(fd, self._watch.READ, channel)
         self._channels[fd] = channel
         if not native:
             self._foreign[id(channel)] = fd
@@ -155,8 +167,7 @@ class Poller:
             channel._ch_poll_fd = fd
             if channel.pending_output:
                 self._watch_write(channel)
-            splitter = channel._ch_splitter
-            if splitter is not None and splitter.has_line():
+            if channel._poll_has_input():
                 self._held_input.append(channel)
         _LOG.debug("registered %r", channel)
 
@@ -171,14 +182,13 @@ class Poller:
                 return
         if self._is_registered(channel):
             self._forget(channel)
-            if _is_native(channel) and channel._ch_flush_queued:
+            if _is_native(channel):
                 # On its own now, the channel sends at once: no poll may come.
-                channel._flush_for_poller()
+                channel._poll_flush()
             _LOG.debug("unregistered %r", channel)
         elif isinstance(channel, Channel) and channel in self._draining:
             self._stop_draining(channel)
-            if channel._ch_flush_queued:
-                channel._flush_for_poller()
+            channel._poll_flush()
         else:
             # Closed by its owner: its end is no longer reported either.
             self._ended = [ended for ended in self._ended if ended is not channel]
@@ -253,6 +263,13 @@ class Poller:
         sent, until it is closed or unregistered: its peer may only have
         half-closed); and ``((address, client), server)`` for each client
         accepted (already registered).
+
+        Iterating over the list is the poller's *turn*: writes made to its
+        channels meanwhile are held, and sent when the iteration ends, by
+        running to its end or by ``break``, ``return`` or an exception (an
+        iteration over another poll's result, nested in it, sends what is
+        held when it ends). Outside a turn, writes leave at once. The list
+        is a ``list`` in every other way.
         """
         if self._held_output:
             self._send_held_output()
@@ -262,12 +279,17 @@ class Poller:
         if held_input:
             self._held_input = []
         ended = self._ended
-        if ended or held_input or (timeout is not None and timeout < 0):
+        if ended or held_input or self._always_ready or (timeout is not None and timeout < 0):
             timeout = 0
         if self._paused:
             timeout = self._until_resume(timeout)
         ready = self._wait(timeout)
-        result: list[Any] = []
+        result: list[Any]
+        if self._batch_writes:
+            result = _Turn()
+            result._poller = self
+        else:
+            result = []
         if ended:
             result.extend((b"", channel) for channel in ended)
             ended.clear()
@@ -285,6 +307,8 @@ class Poller:
                         self._input_ended(channel)
                 else:
                     self._read_from(channel, result)
+        if self._always_ready:
+            self._serve_always_ready(result)
         if held_input:
             self._read_held_input(held_input, result)
         if self._paused:
@@ -338,8 +362,7 @@ class Poller:
         for channel in list(self._draining):
             # Ended channels are their owners' to close; they send on their own now.
             self._stop_draining(channel)
-            if channel._ch_flush_queued:
-                channel._flush_for_poller()
+            channel._poll_flush()
         if self._reserve is not None:
             # Programs written for the original call only close_all(), never
             # close(): free the spare too; add_server() opens it again.
@@ -366,22 +389,22 @@ class Poller:
 
     # -- called by channels --------------------------------------------------
 
-    def _hold_output(self, channel: Channel) -> None:
+    def _hold_output(self, channel: PolledChannel) -> None:
         """``channel`` has output for the next poll to send."""
         self._held_output.append(channel)
 
-    def _hold_input(self, channel: Channel) -> None:
+    def _hold_input(self, channel: PolledChannel) -> None:
         """``channel`` has lines in memory, where the selector cannot see them."""
         self._held_input.append(channel)
 
-    def _output_ended(self, channel: Channel) -> None:
+    def _output_ended(self, channel: PolledChannel) -> None:
         """``channel`` is shutting its write side down: stop watching it."""
         if channel in self._draining and channel not in self._reading_paused:
             self._stop_draining(channel)  # its input ended too: nothing is left to do
         else:
             self._unwatch_writes_of(channel)
 
-    def _channel_closed(self, channel: Channel) -> None:
+    def _channel_closed(self, channel: PolledChannel) -> None:
         """``channel`` is being closed by its owner: report its end once
         (a channel whose end was reported already is only let go)."""
         if channel in self._draining:
@@ -407,12 +430,12 @@ class Poller:
     def _input_ended(self, channel: Any) -> None:
         """``channel`` has ended (its ``(b'', channel)`` is in this poll's
         result): stop reading it, but go on sending what is written to it."""
-        if _is_native(channel) and channel._ch_write_error is None and channel._writable():
+        if _is_native(channel) and channel._poll_can_write():
             self._keep_writing(channel)
         else:
             self._forget(channel)
 
-    def _keep_writing(self, channel: Channel) -> None:
+    def _keep_writing(self, channel: PolledChannel) -> None:
         """Stop reading ``channel`` but go on sending its output."""
         self._forget(channel)
         channel._ch_poller = self
@@ -420,7 +443,7 @@ class Poller:
         if channel.pending_output:
             self._watch_write(channel)
 
-    def _stop_draining(self, channel: Channel) -> None:
+    def _stop_draining(self, channel: PolledChannel) -> None:
         self._draining.discard(channel)
         self._reading_paused.discard(channel)
         self._unwatch_writes_of(channel)
@@ -445,21 +468,26 @@ class Poller:
             return
         held, self._held_output = self._held_output, []
         for channel in held:
-            if not channel._flush_for_poller() and channel._ch_poller is self:
+            if not channel._poll_flush() and channel._ch_poller is self:
                 self._watch_write(channel)
 
-    def _watch_write(self, channel: Channel) -> None:
+    def _watch_write(self, channel: PolledChannel) -> None:
         fd = channel._write_fd()
         if fd in self._writing:
             return
         self._writing[fd] = channel
-        if self._channels.get(fd) is channel:
+        if fd in self._always_ready:  # read too, and refused by the watcher
+            self._always_ready[fd] |= self._watch.WRITE
+        elif self._channels.get(fd) is channel:
             self._watch.modify(fd, self._watch.READ | self._watch.WRITE)
         else:
-            self._watch.register(fd, self._watch.WRITE)
+            self._watch_or_not(fd, self._watch.WRITE, channel)
 
     def _unwatch_write(self, fd: int) -> None:
         channel = self._writing.pop(fd)
+        if fd in self._always_ready:
+            self._stop_always_ready(fd, self._watch.WRITE)
+            return
         try:
             if self._channels.get(fd) is channel:
                 self._watch.modify(fd, self._watch.READ)
@@ -468,9 +496,47 @@ class Poller:
         except (KeyError, ValueError, OSError):
             pass  # the descriptor is already gone
 
+    def _watch_or_not(self, fd: int, events: int, owner: object) -> None:
+        """Watch ``fd`` for ``events``, or take it as always ready for them
+        if the watcher refuses it; ``ValueError`` if it is not open.
+
+        epoll refuses regular files and devices such as ``/dev/null`` with
+        ``EPERM``, where poll(2) and select(2) report them always ready
+        (their reads and writes never wait). Twisted's epoll reactor hands
+        such descriptors to a "continuous polling" helper that reads and
+        writes them on a timer; libuv refuses them, and Node.js then reads a
+        file stdin with plain file reads instead. We do as poll(2) does, as
+        the original library (built on it) did: such a descriptor is ready
+        on every poll, which then does not wait, until its end is read and
+        it is forgotten. No timer, no spinning once it has ended, and a
+        program reads ``< file`` or ``< /dev/null`` as it reads a pipe.
+        """
+        try:
+            self._watch.register(fd, events)
+        except PermissionError:
+            self._always_ready[fd] = self._always_ready.get(fd, 0) | events
+        except (OSError, ValueError) as err:
+            if isinstance(err, OSError) and err.errno == errno.EBADF:
+                raise ValueError(f"{owner!r} cannot be registered: descriptor {fd} is not open") from err
+            raise ValueError(f"{owner!r} cannot be registered: descriptor {fd} cannot be watched ({err})") from err
+
+    def _stop_always_ready(self, fd: int, events: int) -> None:
+        left = self._always_ready.pop(fd, 0) & ~events
+        if left:
+            self._always_ready[fd] = left
+
+    def _serve_always_ready(self, result: list[Any]) -> None:
+        """What a ready descriptor gets, for each that the watcher refused."""
+        for fd, events in list(self._always_ready.items()):
+            if events & self._watch.WRITE:
+                self._on_writable(fd)
+            channel = self._channels.get(fd)
+            if events & self._watch.READ and channel is not None:
+                self._read_from(channel, result)
+
     def _on_writable(self, fd: int) -> None:
         channel = self._writing.get(fd)
-        if channel is not None and channel._flush_for_poller():
+        if channel is not None and channel._poll_flush():
             self._unwatch_write(fd)
 
     # -- servers --------------------------------------------------------------
@@ -573,8 +639,9 @@ class Poller:
         current = self._channels.get(fd)
         if current is None:
             return
-        if not _is_native(current) and not _still_on(current, fd):
-            # A foreign channel closed without telling us; its number is reused.
+        if not _still_on(current, fd):
+            # Closed without telling us (a channel that closes in its own
+            # way, as the original library's subclasses do); its number is reused.
             self._forget(current)
             self._ended.append(current)
             return
@@ -588,6 +655,8 @@ class Poller:
     def _forget(self, channel: Any) -> None:
         fd = channel._ch_poll_fd if _is_native(channel) else self._foreign.pop(id(channel))
         del self._channels[fd]
+        if fd in self._always_ready:
+            self._stop_always_ready(fd, self._watch.READ)
         self._unwatch_writes_of(channel)
         with contextlib.suppress(KeyError, ValueError):
             self._watch.unregister(fd)
@@ -627,11 +696,15 @@ def _admitted(sock: socket.socket, allowed: frozenset[int], server: socket.socke
     return False
 
 
-def _is_native(channel: object) -> TypeGuard[Channel]:
-    return isinstance(channel, Channel) and hasattr(channel, "_ch_pending")
+def _is_native(channel: object) -> TypeGuard[PolledChannel]:
+    """Whether the poller drives ``channel`` through the seam (``channels._seam``)."""
+    return isinstance(channel, Channel)
 
 
 def _still_on(channel: Any, fd: int) -> bool:
+    """Whether a channel that closes in its own way is still open on ``fd``."""
+    if getattr(channel, "closed", False) is True:  # the original's subclasses say so themselves
+        return False
     try:
         return bool(channel.get_fd() == fd)
     except Exception:
@@ -662,9 +735,32 @@ def _read_foreign(channel: Any, result: list[Any], poller: Poller) -> bool:
         return True
 
 
-def _flush_together(channels: list[Channel], timeout: float | None) -> None:
+class _Turn(list[Any]):
+    """The list ``poll()`` returns: iterating over it is the poller's turn.
+
+    Writes made meanwhile are held by their channels (see ``channels._seam``)
+    and sent here, when the iteration ends: run to the end, or the iterator
+    closed by ``break``, ``return`` or an exception.
+    """
+
+    __slots__ = ("_poller",)
+
+    _poller: Poller
+
+    def __iter__(self) -> Iterator[Any]:
+        poller = self._poller
+        poller._turn_depth += 1
+        try:
+            yield from list.__iter__(self)
+        finally:
+            poller._turn_depth -= 1
+            if poller._held_output:
+                poller._send_held_output()
+
+
+def _flush_together(channels: list[PolledChannel], timeout: float | None) -> None:
     """Send the pending output of all ``channels`` at once, within ``timeout``."""
-    waiting = [ch for ch in channels if ch.pending_output and not ch._flush_for_poller()]
+    waiting = [ch for ch in channels if ch.pending_output and not ch._poll_flush()]
     deadline = None if timeout is None else time.monotonic() + timeout
     while waiting:
         remaining = None if deadline is None else deadline - time.monotonic()
@@ -674,7 +770,7 @@ def _flush_together(channels: list[Channel], timeout: float | None) -> None:
         for channel in waiting:
             watcher.register(channel._write_fd(), select.POLLOUT)
         watcher.poll(None if remaining is None else int(remaining * 1000) + 1)
-        waiting = [ch for ch in waiting if not ch._flush_for_poller()]
+        waiting = [ch for ch in waiting if not ch._poll_flush()]
 
 
 def _close_all_of(*sockets: socket.socket) -> None:

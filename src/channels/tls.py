@@ -239,14 +239,14 @@ class TLSChannel(SocketChannel):
             raise BlockingIOError("TLS waits for the peer" if self._output_needs_read else "the socket is full")
         return sent
 
-    def _flush_for_poller(self) -> bool:
+    def _poll_flush(self) -> bool:
         if self._input_needs_write:
             if not _wait_for(self._fd, select.POLLOUT, 0):
                 self._ch_flush_queued = False
                 return False  # keep write readiness watched: the read side waits for it
             self._input_needs_write = False
             self._wake_reader()
-        done = super()._flush_for_poller()
+        done = super()._poll_flush()
         # Output that waits for the peer's reply: watching write readiness
         # would wake the poller at once, for nothing, again and again. The
         # read side hands the output back once the reply has come.
@@ -389,7 +389,7 @@ class TLSChannel(SocketChannel):
 
     def _ask_for_write_readiness(self) -> None:
         """The read side waits until the socket takes data: have the poller
-        watch write readiness (see :meth:`_flush_for_poller`)."""
+        watch write readiness (see :meth:`_poll_flush`)."""
         if self._ch_poller is not None and not self._ch_flush_queued:
             self._ch_flush_queued = True
             self._ch_poller._hold_output(self)
