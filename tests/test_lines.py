@@ -688,3 +688,47 @@ def test_socket_line_mode_matches_the_splitter_for_any_chunking(chunks: list[byt
     finally:
         peer.close()
     assert lines == _model_lines(b"".join(chunks))
+
+
+# -- the mode set by a subclass ---------------------------------------------------
+
+
+def test_setting_buffering_to_line_makes_read_return_lines() -> None:
+    with TestChannel() as channel:
+        channel.buffering = "line"
+        channel.put(b"one\ntwo\n")
+
+        assert channel.buffering == "line"
+        assert channel.read() == b"one\n"
+
+
+def test_setting_buffering_to_bytes_with_a_partial_line_buffered_is_refused() -> None:
+    with TestChannel(buffering="line") as channel:
+        channel.put(b"half a li")
+        assert channel.read() == b""
+
+        with pytest.raises(ValueError, match="9 bytes of lines not read yet"):
+            channel.buffering = "bytes"
+        assert channel.buffering == "line"
+
+
+def test_setting_buffering_to_bytes_when_nothing_is_buffered_reads_bytes() -> None:
+    with TestChannel(buffering="line") as channel:
+        channel.buffering = None
+        channel.put(b"no\nlines")
+
+        assert channel.buffering == "bytes"
+        assert channel.read() == b"no\nlines"
+
+
+def test_setting_buffering_to_another_word_is_refused() -> None:
+    with TestChannel() as channel, pytest.raises(ValueError, match="buffering must be 'line', 'bytes' or None"):
+        channel.buffering = "lines"
+
+
+def test_setting_closed_is_what_closed_then_says() -> None:
+    with TestChannel() as channel:
+        channel.closed = True
+        assert channel.closed
+        channel.closed = False
+        assert not channel.closed

@@ -9,12 +9,14 @@ channel kind; a new kind implements the hooks that ``channels.base`` lists
 (``_read``, ``_send``, ``_release``, ``get_fd``, ...) and touches none of
 this.
 
-Who is driven through the seam: a channel whose ``write()`` and ``close()``
-are this package's (``Channel.is_driven_by_poller``). A user's subclass that
-writes or closes in its own way (the original library's styles) is driven
-through its public methods instead: the poller reads it with ``read()``,
-leaves its output alone, and notices that it was closed when its descriptor
-number comes back.
+Every :class:`~channels.base.Channel` has the seam's state, even a
+subclass that never calls ``Channel.__init__`` (the base sets it up in
+``__new__``). What a user's subclass overrides in the original library's
+styles is used through its public methods: a ``read()`` of its own is
+called by the poller instead of ``_poll_read``; a ``write()`` of its own
+holds nothing, so the turn does not apply to it; and a ``close()`` of its
+own tells the poller nothing, so the poller notices the close when the
+descriptor number is registered again (or the subclass sets ``closed``).
 
 The turn. While the program iterates over the list a ``poll()`` returned,
 the poller's :attr:`ChannelPoller._turn_depth` is above zero, and a channel

@@ -31,11 +31,16 @@ class LineChannel(Channel):
     """Wraps ``channel`` so that ``read()`` returns one line at a time.
 
     Exactly what ``buffering='line'`` does on the other constructors: see
-    :meth:`Channel.read`. ``write``, ``flush``, ``close`` and ``get_fd`` go to
-    the wrapped channel, which the ``LineChannel`` owns from now on. The
-    wrapped channel may be any object with ``read()`` (returning ``b''`` when
-    nothing is available and raising :class:`EndpointClosedException` at the
-    end), ``write()``, ``close()`` and ``get_fd()``.
+    :meth:`Channel.read`. ``max_line_length`` bounds a line, not counting
+    its ``b'\n'`` (default :data:`~channels.DEFAULT_MAX_LINE_LENGTH`, 1 MiB;
+    ``None`` for no bound); a longer one is discarded as it arrives and
+    raises :class:`LineTooLongError` once, in its place. ``write``,
+    ``flush``, ``close`` and ``get_fd`` go to the wrapped channel, which the
+    ``LineChannel`` owns from now on. The wrapped channel may be any object
+    with ``read()`` (returning ``b''`` when nothing is available and raising
+    :class:`EndpointClosedException` at the end), ``write()``, ``close()``
+    and ``get_fd()``: a channel of this package, a subclass of
+    :class:`Channel` in the original library's styles, or a duck type.
     """
 
     __slots__ = ("_inner",)
