@@ -762,3 +762,25 @@ class TestTLSChannelContract(SocketContract):
                     select.select([peer], [], [], 0.01)
             channel.handshake(0)
         return channel, TLSPeer(peer)
+
+
+# -- waiting reads ----------------------------------------------------------------
+
+
+def test_receive_and_expect_wait_through_the_handshake(certs: Certs) -> None:
+    client, server = tls_pair(certs)
+    with client, server:
+
+        def serve() -> None:
+            request = server.expect(b"\n", WAIT)
+            server.write(b"you said: " + request + b"$ ")
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        try:
+            client.write(b"hello\n")  # held until the handshake is done, sent while waiting
+            assert client.expect(b"$ ", WAIT) == b"you said: hello\n$ "
+        finally:
+            thread.join(WAIT)
+        with pytest.raises(TimeoutError):
+            client.receive(0.05)

@@ -38,11 +38,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import select
 import time
 import warnings
 from abc import ABCMeta
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -161,6 +162,7 @@ class Channel(metaclass=ABCMeta):
         "_ch_flush_queued",
         "max_pending",
         "_ch_read_size",
+        "_ch_unread",
     )
 
     _ch_splitter: LineSplitter | None
@@ -174,6 +176,7 @@ class Channel(metaclass=ABCMeta):
     _ch_flush_queued: bool
     max_pending: int
     _ch_read_size: int
+    _ch_unread: bytes  # bytes mode: what expect() read past its match, returned first
 
     def __new__(cls: type[_ChannelT], *args: Any, **kwargs: Any) -> _ChannelT:
         if cls is Channel:
@@ -200,6 +203,7 @@ class Channel(metaclass=ABCMeta):
         channel._ch_poller = None
         channel._ch_poll_fd = -1
         channel._ch_flush_queued = False
+        channel._ch_unread = b""
         return channel
 
     def __init__(
@@ -303,6 +307,9 @@ class Channel(metaclass=ABCMeta):
             self._poll_flush()
         if self._ch_splitter is not None:
             return self._read_line(self._ch_splitter)
+        if self._ch_unread:
+            data, self._ch_unread = self._ch_unread, b""
+            return data
         if self._ch_eof is not None:
             raise _again(self._ch_eof)
         try:
@@ -462,6 +469,120 @@ class Channel(metaclass=ABCMeta):
         self._drop_output()
         self._ch_write_error = EndpointClosedException(f"{self!r} was shut down for writing")
 
+    # -- waiting reads -----------------------------------------------------
+
+    def receive(self, timeout: float | None = None) -> bytes:
+        """Wait at most ``timeout`` seconds for input, and return it: the
+        next line in line mode, the bytes available in bytes mode.
+
+        For code that awaits an answer without a poll loop: ``read()`` stays
+        non-blocking. ``None`` waits as long as it takes, ``0`` does not
+        wait. Output still pending is sent while waiting (the peer may need
+        it before it answers), and the wait sleeps in the kernel, never
+        spinning. Raises ``TimeoutError`` if nothing came in time (nothing
+        is consumed then), :class:`EndpointClosedException` at the end once
+        everything before it was returned, as :meth:`read` does, and
+        ``ValueError`` for a negative timeout.
+        """
+        deadline = _deadline_of(timeout)
+        while True:
+            data = self.read()
+            if data:
+                return data
+            self._await_input(deadline, timeout)
+
+    def expect(self, pattern: bytes | re.Pattern[bytes], timeout: float | None = None) -> bytes:
+        """Wait at most ``timeout`` seconds until the input matches
+        ``pattern``, and return it up to and including the match.
+
+        ``pattern`` is a bytes string, found as it is, or a compiled regular
+        expression over bytes, searched for (``re.search``) in what arrived
+        since the last read. What came after the match is kept: the next
+        ``read()``, ``receive()`` or ``expect()`` starts with it (in line
+        mode, as lines). The wait is :meth:`receive`'s: pending output is
+        sent meanwhile, nothing spins. Raises ``TimeoutError`` when time runs
+        out, and :class:`EndpointClosedException` when the input ends
+        without a match; either way nothing is consumed, and what arrived
+        stays readable. ``TypeError`` for a pattern that is neither bytes nor
+        a bytes regular expression; ``ValueError`` for a negative timeout.
+        """
+        search = _searcher(pattern)
+        deadline = _deadline_of(timeout)
+        if self._ch_flush_queued:
+            self._poll_flush()  # a reply is about to be awaited
+        seen = bytearray(self._take_unread())
+        checked = 0  # where a match can still begin, for a bytes pattern
+        while True:
+            match_end = search(seen, checked)
+            if match_end >= 0:
+                self._put_back(bytes(seen[match_end:]))
+                return bytes(seen[:match_end])
+            checked = max(0, len(seen) - len(pattern) + 1) if isinstance(pattern, bytes) else 0
+            try:
+                data = b"" if self._ch_eof is not None else self._read()
+            except EndpointClosedException as ended:
+                self._ch_eof = ended
+                data = b""
+            if data:
+                seen += data
+                continue
+            if self._ch_eof is not None:
+                self._put_back(bytes(seen))
+                raise EndpointClosedException(
+                    f"{self!r}: the input ended before {_shown(pattern)} arrived{_kept(seen)}"
+                ) from self._ch_eof
+            try:
+                self._await_input(deadline, timeout)
+            except TimeoutError as late:
+                self._put_back(bytes(seen))
+                raise TimeoutError(
+                    f"{self!r}: {_shown(pattern)} did not arrive within {timeout}s{_kept(seen)}"
+                ) from late
+
+    def _take_unread(self) -> bytes:
+        """Take every byte received but not yet read, in order."""
+        unread, self._ch_unread = self._ch_unread, b""
+        splitter = self._ch_splitter
+        if splitter is None or (not splitter.has_line() and not splitter.buffered):
+            return unread
+        lines, _dropped = splitter.take_lines()
+        return b"".join([*lines, splitter.finish(), unread])
+
+    def _put_back(self, data: bytes) -> None:
+        """Make ``data`` the next bytes read (all taken by _take_unread first)."""
+        if not data:
+            return
+        splitter = self._ch_splitter
+        if splitter is None:
+            self._ch_unread = data
+        else:
+            self._feed_lines(splitter, data)
+        if self._ch_poller is not None and self._ch_poll_fd >= 0:
+            self._ch_poller._hold_input(self)  # in memory, where poll() cannot see it
+
+    def _await_input(self, deadline: float | None, timeout: float | None) -> None:
+        """Sleep until the channel may be readable, sending pending output
+        meanwhile; ``TimeoutError`` once ``deadline`` has passed."""
+        while True:
+            sending = self.pending_output > 0 and self._poll_can_write()
+            if sending:
+                with contextlib.suppress(EndpointClosedException):  # read() will tell of the end
+                    sending = not self._flush_pending()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"{self!r}: nothing arrived within {timeout}s")
+            in_fd, in_events = self._input_wait()
+            waits = {in_fd: in_events}
+            if sending:
+                out_fd, out_events = self._output_wait()
+                waits[out_fd] = waits.get(out_fd, 0) | out_events
+            watcher = select.poll()
+            for fd, events in waits.items():
+                watcher.register(fd, events)
+            ready = watcher.poll(None if remaining is None else int(remaining * 1000) + 1)
+            if any(fd == in_fd and events & (in_events | select.POLLHUP | select.POLLERR) for fd, events in ready):
+                return
+
     # -- hooks for concrete channels ---------------------------------------
 
     def _read(self) -> bytes:
@@ -542,6 +663,10 @@ class Channel(metaclass=ABCMeta):
 
         Returns whether the channel has ended (its ``(b'', self)`` appended).
         """
+        if self._ch_unread:  # what expect() read past its match comes first
+            out.append((self._ch_unread, self))
+            self._ch_unread = b""
+            return False
         if self._ch_eof is None:
             try:
                 data = self._read()
@@ -598,8 +723,10 @@ class Channel(metaclass=ABCMeta):
             return True
 
     def _poll_has_input(self) -> bool:
-        """Whether complete lines wait in memory; see ``channels._seam``."""
-        return self._ch_splitter is not None and self._ch_splitter.has_line()
+        """Whether input waits in memory; see ``channels._seam``."""
+        if self._ch_splitter is None:
+            return bool(self._ch_unread)
+        return self._ch_splitter.has_line() or bool(self._ch_unread)
 
     def _poll_can_write(self) -> bool:
         """Whether output can still be sent; see ``channels._seam``."""
@@ -785,6 +912,53 @@ def _byte_view(chunk: object) -> memoryview:
     if view.ndim == 1 and view.itemsize == 1 and view.c_contiguous:
         return view.cast("B") if view.format != "B" else view
     return memoryview(view.tobytes())
+
+
+def _deadline_of(timeout: float | None) -> float | None:
+    """The monotonic time a wait of ``timeout`` seconds ends; ``ValueError``
+    for a negative one."""
+    if timeout is None:
+        return None
+    if timeout < 0:
+        raise ValueError(f"timeout must be a number of seconds >= 0 or None, not {timeout!r}")
+    return time.monotonic() + timeout
+
+
+def _searcher(pattern: object) -> Callable[[bytearray, int], int]:
+    """How expect() looks for ``pattern`` in what arrived, from a start
+    offset: the end of the first match, or -1."""
+    if isinstance(pattern, bytes):
+        if not pattern:
+            raise ValueError("expect() needs a non-empty pattern: b'' matches before anything arrives")
+
+        def find(seen: bytearray, start: int) -> int:
+            at = seen.find(pattern, start)
+            return at if at < 0 else at + len(pattern)
+
+        return find
+    if isinstance(pattern, re.Pattern) and isinstance(pattern.pattern, bytes):
+        compiled: re.Pattern[bytes] = pattern
+
+        def search(seen: bytearray, start: int) -> int:
+            # A match may begin before ``start`` and end past it: search all
+            # that arrived again, as pexpect does without a search window.
+            match = compiled.search(seen)
+            return -1 if match is None else match.end()
+
+        return search
+    if isinstance(pattern, (str, re.Pattern)):
+        raise TypeError(f"expect() takes bytes or a compiled bytes pattern, not text ({pattern!r}): encode it")
+    raise TypeError(
+        f"expect() takes bytes or a compiled bytes pattern (re.compile(rb'...')), not {type(pattern).__name__}"
+    )
+
+
+def _shown(pattern: bytes | re.Pattern[bytes]) -> str:
+    return repr(pattern if isinstance(pattern, bytes) else pattern.pattern)
+
+
+def _kept(seen: bytearray) -> str:
+    return f"; the {len(seen)} bytes that did are kept for read()" if seen else ""
 
 
 def _wait_for(fd: int, events: int, timeout: float | None) -> bool:

@@ -123,6 +123,16 @@ class LineChannel(Channel):
             return self._inner._write_fd()
         return self._inner.get_fd()
 
+    def _input_wait(self) -> tuple[int, int]:
+        if isinstance(self._inner, Channel):
+            return self._inner._input_wait()
+        return super()._input_wait()
+
+    def _output_wait(self) -> tuple[int, int]:
+        if isinstance(self._inner, Channel):
+            return self._inner._output_wait()
+        return super()._output_wait()
+
     def _describe(self) -> str:
         return f"over {self._inner!r}"
 

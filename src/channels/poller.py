@@ -390,7 +390,8 @@ class Poller:
     # -- called by channels --------------------------------------------------
 
     def _hold_output(self, channel: PolledChannel) -> None:
-        """``channel`` has output for the next poll to send."""
+        """``channel`` holds output: send it at the end of the turn, or at
+        the next poll, then watch write readiness for what is left."""
         self._held_output.append(channel)
 
     def _hold_input(self, channel: PolledChannel) -> None:
@@ -702,7 +703,9 @@ def _is_native(channel: object) -> TypeGuard[PolledChannel]:
 
 
 def _still_on(channel: Any, fd: int) -> bool:
-    """Whether a channel that closes in its own way is still open on ``fd``."""
+    """Whether ``channel`` is still open on ``fd``: asked when another
+    channel is registered on that number, which a channel that closes in its
+    own way (as the original library's subclasses do) leaves behind."""
     if getattr(channel, "closed", False) is True:  # the original's subclasses say so themselves
         return False
     try:
