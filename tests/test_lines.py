@@ -31,9 +31,10 @@ from channels import (
     SocketChannel,
 )
 from channels.base import Buffer
+from channels.poller import Poller
 from channels.testing import TestChannel
 
-from .helpers import read_lines, read_to_end, wait_until
+from .helpers import WAIT, read_lines, read_to_end, wait_until
 
 
 @dataclass
@@ -732,3 +733,21 @@ def test_setting_closed_is_what_closed_then_says() -> None:
         assert channel.closed
         channel.closed = False
         assert not channel.closed
+
+
+def test_a_registered_line_channel_s_output_the_peer_is_slow_to_take_is_sent_by_polls() -> None:
+    ours, theirs = socket.socketpair()
+    theirs.setblocking(False)
+    data = os.urandom(8 * 1024 * 1024)
+    with theirs, LineChannel(SocketChannel(ours)) as channel, Poller() as poller:
+        poller.register(channel)
+        channel.write(data)
+        assert channel.pending_output > 0
+        received = bytearray()
+        deadline = time.monotonic() + WAIT
+        while len(received) < len(data):
+            assert time.monotonic() < deadline, f"only {len(received)} bytes arrived"
+            poller.poll(0.01)
+            with contextlib.suppress(BlockingIOError):
+                received += theirs.recv(1 << 20)
+        assert received == data

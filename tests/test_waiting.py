@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from channels import Channel, EndpointClosedException, LineChannel, PipeChannel, ProcessChannel, SocketChannel
+from channels.base import Buffer
 from channels.poller import Poller
 from channels.testing import TestChannel
 from tests.helpers import WAIT, read_to_end, turn_of
@@ -333,3 +334,42 @@ def test_receive_from_an_interactive_child(stack: contextlib.ExitStack) -> None:
     child.write(b"four\n")
 
     assert child.receive(WAIT) == b"5\n"
+
+
+class DuckChannel:
+    """A channel of another library: read, write, close and get_fd, nothing more."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+
+    def read(self) -> bytes:
+        try:
+            data = self.sock.recv(4096)
+        except BlockingIOError:
+            return b""
+        if not data:
+            raise EndpointClosedException("end")
+        return data
+
+    def write(self, *data: Buffer) -> None:
+        for chunk in data:
+            self.sock.sendall(chunk)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def get_fd(self) -> int:
+        return self.sock.fileno()
+
+
+def test_a_line_channel_over_another_library_s_channel_waits_on_its_descriptor(stack: contextlib.ExitStack) -> None:
+    ours, theirs = socket.socketpair()
+    stack.callback(theirs.close)
+    channel = stack.enter_context(LineChannel(DuckChannel(ours)))
+    later(0.05, lambda: theirs.sendall(b"a line\n"), stack)
+
+    assert channel.receive(WAIT) == b"a line\n"
+    channel.write(b"x" * 10)
+    with pytest.raises(TimeoutError):
+        channel.expect(b"never", 0.05)
