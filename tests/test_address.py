@@ -19,7 +19,16 @@ from typing import Any
 import pytest
 
 import channels
-from channels import Channel, EndpointClosedException, PipeChannel, ProcessChannel, SocketChannel, connect, listen
+from channels import (
+    Channel,
+    EndpointClosedException,
+    PipeChannel,
+    ProcessChannel,
+    PtyProcessChannel,
+    SocketChannel,
+    connect,
+    listen,
+)
 from channels.poller import Poller
 from tests.helpers import WAIT, open_fd_count, read_exactly, read_to_end
 
@@ -75,6 +84,9 @@ MALFORMED = [
     "exec:",
     "exec:   ",
     "exec:echo 'unclosed",
+    "pty:",
+    "pty:   ",
+    "pty:sh -c 'unclosed",
     "fd:",
     "fd:x",
     "fd:1,2,3",
@@ -95,7 +107,7 @@ def test_connect_to_port_zero_raises_value_error() -> None:
         connect("tcp:127.0.0.1:0")
 
 
-@pytest.mark.parametrize("address", ["exec:cat", "stdio", "fd:0", "tcp:localhost", "unix:", "nonsense"])
+@pytest.mark.parametrize("address", ["exec:cat", "pty:cat", "stdio", "fd:0", "tcp:localhost", "unix:", "nonsense"])
 def test_listen_on_an_address_it_cannot_serve_raises_value_error_naming_its_forms(address: str) -> None:
     with pytest.raises(ValueError, match=r"listen\(\) accepts tcp:HOST:PORT, tcp:\[IPV6\]:PORT, unix:PATH"):
         listen(address)
@@ -300,6 +312,32 @@ def test_exec_passes_process_options_on() -> None:
         assert b"".join(read_to_end(child)) == b"err\n"
 
 
+# -- pty -------------------------------------------------------------------------------
+
+
+def test_pty_starts_a_child_on_a_pseudo_terminal() -> None:
+    with connect("pty:sh -c 'test -t 0 && test -t 1 && echo terminal'") as child:
+        assert isinstance(child, PtyProcessChannel)
+        assert b"".join(read_to_end(child)) == b"terminal\r\n"
+
+
+def test_pty_splits_the_command_line_as_exec_does() -> None:
+    with connect("pty:printf '%s|' 'two words' $HOME") as child:
+        assert b"".join(read_to_end(child)) == b"two words|$HOME|"
+
+
+def test_pty_passes_terminal_options_on() -> None:
+    with connect("pty:stty size", size=(30, 100)) as child:
+        assert b"".join(read_to_end(child)) == b"30 100\r\n"
+    with connect("pty:printf 'a\\nb'", raw=True, buffering="line") as child:
+        assert read_to_end(child) == [b"a\n", b"b"]
+
+
+def test_pty_refuses_the_options_of_a_pipe_child() -> None:
+    with pytest.raises(TypeError, match=r"takes the options .*size, echo, raw.*; not stderr"):
+        connect("pty:cat", stderr=subprocess.STDOUT)
+
+
 # -- descriptors -----------------------------------------------------------------------
 
 
@@ -462,7 +500,7 @@ def test_tls_listen_is_forwarded_with_host_port_and_options(monkeypatch: pytest.
 def test_connect_and_listen_are_exported_by_the_package() -> None:
     assert channels.connect is connect
     assert channels.listen is listen
-    assert {"connect", "listen", "ProcessChannel", "PeerCredentials"} <= set(channels.__all__)
+    assert {"connect", "listen", "ProcessChannel", "PtyProcessChannel", "PeerCredentials"} <= set(channels.__all__)
 
 
 def test_a_closed_channel_from_connect_refuses_reads(short_dir: Path) -> None:

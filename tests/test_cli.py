@@ -120,7 +120,9 @@ def test_listen_forms_name_a_listening_address(text: str, address: str) -> None:
     assert parse_endpoint(text) == Endpoint(text, address, listening=True)
 
 
-@pytest.mark.parametrize("text", ["stdio", "tcp:example.org:80", "unix:x.sock", "exec:cat -n", "fd:3,4", "TLS:h:443"])
+@pytest.mark.parametrize(
+    "text", ["stdio", "tcp:example.org:80", "unix:x.sock", "exec:cat -n", "pty:cat -n", "fd:3,4", "TLS:h:443"]
+)
 def test_connect_forms_pass_through_unchanged(text: str) -> None:
     assert parse_endpoint(text) == Endpoint(text, text)
 
@@ -369,6 +371,46 @@ def test_tcp_listen_accepts_one_nc_client_and_relays_it_to_exec(tmp_path: Path) 
             relay.wait()
     assert client.stdout == b"SHOUT\n"
     assert "accepted a client from 127.0.0.1:" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("command", "given", "expected"),
+    [
+        ("pty:sort", b"pear\napple\n", b"apple\r\npear\r\n"),  # the end of stdin reaches sort as ^D
+        ("pty:cat", b"no newline", b"no newline"),  # an unfinished last line, then the end
+        ("pty:sh -c 'test -t 0 && test -t 1 && echo on a terminal'", b"", b"on a terminal\r\n"),
+    ],
+    ids=["sort", "unfinished-line", "is-a-terminal"],
+)
+def test_relay_runs_a_program_on_a_pseudo_terminal(command: str, given: bytes, expected: bytes) -> None:
+    done = subprocess.run(
+        channels_command("relay", "stdio", command), input=given, capture_output=True, timeout=WAIT, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == expected
+
+
+def test_relay_from_a_terminal_child_to_a_socket_passes_its_end_on(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        server.listen(1)
+        server.settimeout(WAIT)
+        relay = subprocess.Popen(channels_command("relay", "pty:printf 'a\\nb\\n'", f"unix:{path}"))
+        try:
+            peer, _ = server.accept()
+            with peer:
+                peer.settimeout(WAIT)
+                received = b""
+                while chunk := peer.recv(4096):  # until the relay passes the child's end on
+                    received += chunk
+                peer.shutdown(socket.SHUT_WR)
+            assert relay.wait(WAIT) == 0
+        finally:
+            if relay.poll() is None:
+                relay.kill()
+                relay.wait()
+    assert received == b"a\r\nb\r\n"
 
 
 def test_verbose_summary_counts_bytes_each_way_and_the_duration() -> None:

@@ -14,6 +14,7 @@ from .poller import Poller
 from .process import ProcessChannel
 from .sockets import PeerCredentials, SocketChannel
 from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
+from .terminal import PtyProcessChannel
 
 __version__ = "0.3.0"
 
@@ -33,6 +34,7 @@ __all__ = [
     "PipeChannel",
     "Poller",
     "ProcessChannel",
+    "PtyProcessChannel",
     "SocketChannel",
     "WriteBufferFullError",
     "connect",

@@ -25,15 +25,20 @@ from .base import Channel
 from .pipe import PipeChannel
 from .process import ProcessChannel
 from .sockets import SocketChannel
+from .terminal import PtyProcessChannel
 
 __all__ = ["connect", "listen"]
 
-_CONNECT_FORMS = "tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, exec:COMMAND LINE, stdio, fd:N, fd:IN,OUT, tls:HOST:PORT"
+_CONNECT_FORMS = (
+    "tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, exec:COMMAND LINE, stdio, fd:N, fd:IN,OUT, tls:HOST:PORT, "
+    "pty:COMMAND LINE"
+)
 _LISTEN_FORMS = "tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, tls:HOST:PORT"
 
 # Options every channel constructor takes.
 _CHANNEL_OPTIONS = ("buffering", "max_line_length", "max_pending")
 _PROCESS_OPTIONS = (*_CHANNEL_OPTIONS, "cwd", "env", "stderr", "new_process_group", "terminate_timeout")
+_TERMINAL_OPTIONS = (*_CHANNEL_OPTIONS, "cwd", "env", "size", "echo", "raw", "terminate_timeout")
 
 #: Backlog of the listening sockets ``listen()`` makes, unless told otherwise.
 DEFAULT_BACKLOG = 128
@@ -52,7 +57,10 @@ def connect(address: str, **options: Any) -> Channel:
     limit). ``exec:COMMAND LINE`` starts a :class:`ProcessChannel`: the
     command line is split as a POSIX shell would (``shlex.split``), but no
     shell runs it; ``cwd``, ``env``, ``stderr``, ``new_process_group`` and
-    ``terminate_timeout`` go to the constructor. ``stdio`` is a
+    ``terminate_timeout`` go to the constructor. ``pty:COMMAND LINE``, split
+    alike, starts a :class:`PtyProcessChannel`: the program runs on a new
+    pseudo-terminal, with ``cwd``, ``env``, ``size``, ``echo``, ``raw`` and
+    ``terminate_timeout`` as options. ``stdio`` is a
     :class:`PipeChannel` over this process's stdin and stdout, and
     ``fd:N`` / ``fd:IN,OUT`` one over descriptors you have (see the README
     for who owns what). ``tls:HOST:PORT`` goes to
@@ -76,9 +84,8 @@ def connect(address: str, **options: Any) -> Channel:
         return _connect_tcp(address, host, port, options)
     if kind == "unix":
         return _connect_unix(address, _path(address, rest, "connect", _CONNECT_FORMS), options)
-    if kind == "exec":
-        _only(address, options, _PROCESS_OPTIONS)
-        return ProcessChannel(_command(address, rest), **options)
+    if kind in ("exec", "pty"):
+        return _start(address, kind, rest, options)
     if kind == "stdio":
         return _stdio(address, options)
     return _fds(address, rest, options)
@@ -101,7 +108,7 @@ def listen(address: str, **options: Any) -> socket.socket:
     the next ``listen()`` on it replaces it.
 
     Raises ``ValueError`` for a malformed address or one that cannot be
-    listened on (``exec:``, ``stdio``, ``fd:``), ``TypeError`` for an option
+    listened on (``exec:``, ``pty:``, ``stdio``, ``fd:``), ``TypeError`` for an option
     the kind does not take.
     """
     kind, rest = _split(address, "listen", _LISTEN_FORMS)
@@ -131,7 +138,7 @@ def _split(address: object, verb: str, forms: str) -> tuple[str, str]:
     kind = kind.lower()
     if kind == "stdio" and not colon:
         return kind, ""
-    if not colon or kind not in ("tcp", "unix", "exec", "fd", "tls"):
+    if not colon or kind not in ("tcp", "unix", "exec", "fd", "tls", "pty"):
         raise _malformed(address, "unknown kind of address", verb, forms)
     return kind, rest
 
@@ -223,6 +230,14 @@ def _socket_channel(sock: socket.socket, options: dict[str, Any]) -> Channel:
     except BaseException:
         sock.close()
         raise
+
+
+def _start(address: str, kind: str, rest: str, options: dict[str, Any]) -> Channel:
+    if kind == "pty":
+        _only(address, options, _TERMINAL_OPTIONS)
+        return PtyProcessChannel(_command(address, rest), **options)
+    _only(address, options, _PROCESS_OPTIONS)
+    return ProcessChannel(_command(address, rest), **options)
 
 
 def _stdio(address: str, options: dict[str, Any]) -> Channel:

@@ -63,9 +63,9 @@ DEFAULT_RELAY_MAX_PENDING = 1024 * 1024
 #: this far behind is not reading; holding more would only delay the verdict.
 DEFAULT_HUB_MAX_PENDING = 4 * 1024 * 1024
 
-_CONNECT_KINDS = ("tcp", "unix", "exec", "stdio", "fd", "tls")
+_CONNECT_KINDS = ("tcp", "unix", "exec", "pty", "stdio", "fd", "tls")
 _ENDPOINT_FORMS = (
-    "tcp:HOST:PORT, unix:PATH, exec:COMMAND LINE, stdio, fd:N, fd:IN,OUT, tls:HOST:PORT, "
+    "tcp:HOST:PORT, unix:PATH, exec:COMMAND LINE, pty:COMMAND LINE, stdio, fd:N, fd:IN,OUT, tls:HOST:PORT, "
     "tcp-listen:[HOST:]PORT, unix-listen:PATH"
 )
 
@@ -74,6 +74,8 @@ addresses:
   tcp:HOST:PORT          connect over TCP (IPv6 in brackets: tcp:[::1]:80)
   unix:PATH              connect to a Unix socket
   exec:COMMAND LINE      run a program (split like a shell would, no shell)
+  pty:COMMAND LINE       run a program on a new pseudo-terminal (echo off;
+                         its newlines come out as CR LF; end of input is ^D)
   stdio                  this process's stdin and stdout
   fd:N, fd:IN,OUT        descriptors this process was given
   tls:HOST:PORT          TLS over TCP, certificate verified
@@ -84,6 +86,7 @@ addresses:
 examples:
   channels relay stdio tcp:example.org:80
   channels relay tcp-listen:127.0.0.1:9000 exec:cat
+  channels relay unix-listen:repl.sock 'pty:python3 -i'
   channels relay -v unix-listen:app.sock tcp:db.internal:5432
   channels hub unix:chat.sock
   channels hub tcp:127.0.0.1:7000 --max-line 4096
