@@ -406,7 +406,7 @@ class Channel(metaclass=ABCMeta):
         a warning is logged. Call :meth:`flush` first to learn whether
         everything went out. Idempotent.
         """
-        if self._ch_closed:
+        if self._ch_closed is not False:  # closed, or never opened
             return
         if self.pending_output and self._ch_write_error is None:
             try:
@@ -423,7 +423,7 @@ class Channel(metaclass=ABCMeta):
 
     def abort(self) -> None:
         """Close at once, dropping any pending output. Idempotent."""
-        if not self._ch_closed:
+        if self._ch_closed is False:  # not closed, nor never opened
             self._shut()
 
     def shutdown_write(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:

@@ -148,7 +148,7 @@ class PtyProcessChannel(ProcessChannel):
                 self, master, master, buffering=buffering, max_line_length=max_line_length, max_pending=max_pending
             )
         except BaseException:
-            if getattr(self, "closed", True):  # refused before the channel took the master
+            if self._ch_closed is not False:  # refused before the channel took the master
                 os.close(master)
             else:  # pragma: no cover - only a failing fcntl() on a fresh descriptor gets here
                 self.abort()
