@@ -28,3 +28,16 @@ def test_cli_demo_shows_the_conversation_through_the_hub_and_exits_zero() -> Non
     assert done.stdout.count("exited with status 0") == 2
     assert "exit status 0; socket file removed: True" in done.stdout
     assert "folder empty before removal: True" in done.stdout
+
+
+def test_interactive_example_drives_the_python_prompt_on_a_pty() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "interactive.py")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "6 * 7 -> 42",
+        "sum(range(101)) -> 5050",
+        "'pty'.upper() -> 'PTY'",
+        "interpreter exited with status 0",
+    ]
