@@ -658,9 +658,11 @@ def _run_hub(args: argparse.Namespace) -> int:
     path = server.getsockname() if server.family == socket.AF_UNIX else None
     own_file = _identity(path)
     hub = Hub(server, max_line=args.max_line, max_pending=args.max_pending)
-    _LOG.info("listening on %s", _format_address(server.getsockname()))
     try:
         with _stopped_by_signals(hub):
+            # Said only once the handlers are in place: whoever waits for this
+            # line and then signals the hub must see it stop cleanly.
+            _LOG.info("listening on %s", _format_address(server.getsockname()))
             hub.serve()
     finally:
         hub.close()
