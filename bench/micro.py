@@ -11,8 +11,9 @@ same work with plain sockets, epoll and bytes methods:
 ``echo_turn``   one turn of a line-echo loop: 16 lines of 64 B arrive on one
                 channel, ``poll()`` returns them, each is written back, the
                 next ``poll()`` sends them (line-buffered poller)
-``write16``     16 writes of 64 B to a registered channel and the ``poll()``
-                that sends them
+``write16``     a byte arrives, ``poll()`` returns it, and the loop over the
+                result writes 16 lines of 64 B back: held by the turn and
+                sent in one system call when the loop ends
 ``split_4k``    splitting one 4 KiB chunk of 64-byte lines
 """
 
@@ -118,14 +119,14 @@ def raw_echo_turn(loops: int) -> float:
 def ours_write16(loops: int) -> float:
     a, b = socket.socketpair()
     with Poller() as poller:
-        ch = SocketChannel(a)
-        poller.register(ch)
+        poller.register(SocketChannel(a))
         elapsed = 0.0
         for _ in range(loops):
+            b.send(b"?")
             t0 = time.perf_counter()
-            for _ in range(16):
-                ch.write(LINE)
-            poller.poll(0)
+            for _data, ch in poller.poll(1.0):
+                for _ in range(16):
+                    ch.write(LINE)
             elapsed += time.perf_counter() - t0
             _drain(b, len(BURST))
     b.close()
@@ -135,15 +136,23 @@ def ours_write16(loops: int) -> float:
 def raw_write16(loops: int) -> float:
     a, b = socket.socketpair()
     a.setblocking(False)
+    ep = select.epoll()
+    ep.register(a.fileno(), select.EPOLLIN)
+    socks = {a.fileno(): a}
     elapsed = 0.0
     for _ in range(loops):
+        b.send(b"?")
         t0 = time.perf_counter()
-        held = []
-        for _ in range(16):
-            held.append(LINE)
-        a.send(b"".join(held))
+        for fd, _ in ep.poll(1.0):
+            sock = socks[fd]
+            sock.recv(65536)
+            held = []
+            for _ in range(16):
+                held.append(LINE)
+            sock.send(b"".join(held))
         elapsed += time.perf_counter() - t0
         _drain(b, len(BURST))
+    ep.close()
     a.close()
     b.close()
     return elapsed

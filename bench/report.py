@@ -147,7 +147,7 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 return []
             return paired(cells[OURS]["by_round"], cells[peer]["by_round"])
 
-        add("echo 100x16 vs Twisted", vs("100x16", "twisted_linereceiver"), 1.0)
+        add("echo 100x16 vs Twisted", vs("100x16", "twisted_linereceiver"), 1.5)
         add("echo 100x16 vs asyncio streams", vs("100x16", "asyncio_streams"), 3.0)
         add("echo 1000x4 vs uvloop (streams)", vs("1000x4", "uvloop_streams"), 1.5)
         add("echo 1000x4 vs uvloop (Protocol)", vs("1000x4", "uvloop_protocol"), 1.5)

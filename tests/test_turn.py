@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from channels import SocketChannel
+from channels import EndpointClosedException, SocketChannel, WriteBufferFullError
 from channels.poller import Poller
 from channels.testing import TestChannel
 from tests.helpers import WAIT
@@ -163,6 +163,48 @@ def test_a_large_write_in_a_turn_leaves_at_once(poller: Poller, stack: contextli
     for _entry in poller.poll(WAIT):
         channel.write(b"x" * (64 * 1024))
         assert channel.sends == 1  # not held: batching pays for small writes only
+
+
+def test_every_kind_of_write_in_a_turn_leaves_in_order_in_one_system_call(
+    poller: Poller, stack: contextlib.ExitStack
+) -> None:
+    channel, peer = pair(stack, poller)
+    ticker(stack, poller)
+    scratch = bytearray(b"c")
+
+    for _entry in poller.poll(WAIT):
+        channel.write(b"a")
+        channel.write()  # nothing: neither sent nor an error
+        channel.write(b"b", memoryview(b"-"))
+        channel.write(scratch)
+        scratch[0] = ord("X")  # what was written is kept, not the buffer
+        channel.write(b"d", b"e")
+
+    assert channel.sends == 1
+    assert peer.recv(100) == b"ab-cde"
+
+
+def test_a_write_in_a_turn_beyond_max_pending_is_refused_whole(poller: Poller, stack: contextlib.ExitStack) -> None:
+    channel, peer = pair(stack, poller)
+    channel.max_pending = 10
+    ticker(stack, poller)
+
+    for _entry in poller.poll(WAIT):
+        channel.write(b"12345678")
+        with pytest.raises(WriteBufferFullError, match="max_pending is 10"):
+            channel.write(b"abc")
+
+    assert peer.recv(100) == b"12345678"
+
+
+def test_a_write_in_a_turn_to_a_closed_channel_raises(poller: Poller, stack: contextlib.ExitStack) -> None:
+    channel, _peer = pair(stack, poller)
+    ticker(stack, poller)
+
+    for _entry in poller.poll(WAIT):
+        channel.close()
+        with pytest.raises(EndpointClosedException, match="closed"):
+            channel.write(b"late")
 
 
 # -- how a turn ends ----------------------------------------------------------------------

@@ -295,8 +295,9 @@ class Poller:
             ended.clear()
         channels = self._channels
         read_ready = self._read_ready
+        write_ready = self._write_ready
         for fd, mask in ready:
-            if mask & self._write_ready and fd in self._writing:
+            if mask & write_ready and fd in self._writing:
                 self._on_writable(fd)
             if mask & read_ready:
                 channel = channels.get(fd)
