@@ -698,7 +698,8 @@ class Channel(metaclass=ABCMeta):
             except EndpointClosedException as end:
                 self._ch_eof = end
             else:
-                # The live channel, the case that runs for every read: kept short.
+                # The live channel, the case that runs for every read: kept
+                # short, _feed_lines() inlined.
                 splitter = self._ch_splitter
                 if splitter is None:
                     if data:
