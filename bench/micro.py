@@ -9,8 +9,9 @@ same work with plain sockets, epoll and bytes methods:
 
 ``poll_one``    one ``poll()`` returning the one ready channel's 64 bytes
 ``echo_turn``   one turn of a line-echo loop: 16 lines of 64 B arrive on one
-                channel, ``poll()`` returns them, each is written back, the
-                next ``poll()`` sends them (line-buffered poller)
+                channel, ``poll()`` returns them, each is written back and
+                sent when the loop ends (line-buffered poller); a
+                ``poll(0)`` follows, in both twins
 ``write16``     a byte arrives, ``poll()`` returns it, and the loop over the
                 result writes 16 lines of 64 B back: held by the turn and
                 sent in one system call when the loop ends
@@ -82,7 +83,7 @@ def ours_echo_turn(loops: int) -> float:
             t0 = time.perf_counter()
             for line, ch in poller.poll(1.0):
                 ch.write(line)
-            poller.poll(0)  # sends the held replies
+            poller.poll(0)  # the raw twin's ep.poll(0): same work on both sides
             elapsed += time.perf_counter() - t0
             _drain(b, len(BURST))
     b.close()
