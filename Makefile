@@ -65,11 +65,15 @@ $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 	touch $(BENCH_STAMP)
 
 ## bench: every workload against every peer, interleaved and repeated (under
-## 10 minutes); writes bench/results/latest.{json,md,png}
+## 10 minutes); writes bench/results/latest.{json,md,png}. The code that the
+## committed results measured runs beside the working tree in the same run
+## (rows ending in @before); BASELINE=REV names another revision, BASELINE=none
+## measures the working tree alone.
+BASELINE ?= auto
 bench: $(BENCH_STAMP)
-	$(BENCH_BIN)/python bench/run.py
+	$(BENCH_BIN)/python bench/run.py --baseline $(BASELINE)
 
 ## bench-quick: the same with fewer rounds and less data (under 2 minutes);
 ## writes bench/results/quick.{json,md,png}
 bench-quick: $(BENCH_STAMP)
-	$(BENCH_BIN)/python bench/run.py --quick
+	$(BENCH_BIN)/python bench/run.py --quick --baseline $(BASELINE)

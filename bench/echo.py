@@ -18,6 +18,7 @@ import tempfile
 import time
 from typing import Any
 
+from baseline import ENV, child_env, split_name
 from common import least_disturbed, parse_result, rotated
 from echo_server import IMPLS
 
@@ -38,7 +39,10 @@ class Server:
         self.listener.listen(4096)
         self.port = self.listener.getsockname()[1]
         fd = self.listener.fileno()
-        cmd = [sys.executable, os.path.join(HERE, "echo_server.py"), impl, "--fd", str(fd), "--seconds", str(seconds)]
+        # ``NAME@before`` is server NAME running the baseline's code (see baseline.py).
+        module, before = split_name(impl)
+        env = child_env(os.environ.get(ENV)) if before else None
+        cmd = [sys.executable, os.path.join(HERE, "echo_server.py"), module, "--fd", str(fd), "--seconds", str(seconds)]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
         if profile:
@@ -46,7 +50,9 @@ class Server:
         # Frameworks complain on stderr when stopped by a signal; keep what a
         # server says, and show it only if the server failed.
         self.errors = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by stop()
-        self.proc = subprocess.Popen(cmd, pass_fds=(fd,), stdout=subprocess.PIPE, stderr=self.errors, text=True)
+        self.proc = subprocess.Popen(
+            cmd, pass_fds=(fd,), stdout=subprocess.PIPE, stderr=self.errors, text=True, env=env
+        )
         self.listener.close()  # the child has its own copy
 
     def wait_ready(self, timeout: float = 30.0) -> None:

@@ -11,6 +11,9 @@ data, 32 by default), and single lines of 2 MiB and 8 MiB in 4 KiB chunks
 ``raw_find``         a hand-written ``bytearray`` + ``find`` loop that never rescans
 ``asyncio_readline`` ``asyncio.StreamReader.feed_data`` + ``readline``
 
+and, when a baseline is measured too (see ``baseline.py``), the baseline's
+``channels_take@before`` and ``channels_next@before``.
+
 One process per case; inside it the splitters take turns, one value each per
 round in an order that rotates every round, so that a disturbance of the
 machine hits all of them alike and per-round ratios stay meaningful. (pyperf
@@ -25,9 +28,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import time
 from collections.abc import Callable
 
+from baseline import ENV, SUFFIX, load_package
 from common import FOREIGN_LIMIT, busy_cpu_seconds, cpu_seconds, emit, pin, rotated
 
 from channels import LineSplitter
@@ -55,25 +60,35 @@ def make_chunks(line_len: int, chunk: int, total: int) -> list[bytes]:
     return [data[i : i + chunk] for i in range(0, len(data), chunk)]
 
 
-def channels_take(chunks: list[bytes]) -> int:
-    splitter = LineSplitter(LIMIT)
-    count = 0
-    for chunk in chunks:
-        splitter.feed(chunk)
-        if splitter.has_line():
-            lines, _dropped = splitter.take_lines()
-            count += len(lines)
-    return count
+def take_with(splitter_class: type[LineSplitter]) -> Callable[[list[bytes]], int]:
+    """The ``poll()`` path of ``splitter_class``: feed, then take all lines."""
+
+    def channels_take(chunks: list[bytes]) -> int:
+        splitter = splitter_class(LIMIT)
+        count = 0
+        for chunk in chunks:
+            splitter.feed(chunk)
+            if splitter.has_line():
+                lines, _dropped = splitter.take_lines()
+                count += len(lines)
+        return count
+
+    return channels_take
 
 
-def channels_next(chunks: list[bytes]) -> int:
-    splitter = LineSplitter(LIMIT)
-    count = 0
-    for chunk in chunks:
-        splitter.feed(chunk)
-        while splitter.next_line() is not None:
-            count += 1
-    return count
+def next_with(splitter_class: type[LineSplitter]) -> Callable[[list[bytes]], int]:
+    """The ``read()`` path of ``splitter_class``: feed, then one line at a time."""
+
+    def channels_next(chunks: list[bytes]) -> int:
+        splitter = splitter_class(LIMIT)
+        count = 0
+        for chunk in chunks:
+            splitter.feed(chunk)
+            while splitter.next_line() is not None:
+                count += 1
+        return count
+
+    return channels_next
 
 
 def raw_find(chunks: list[bytes]) -> int:
@@ -127,11 +142,18 @@ def asyncio_readline(chunks: list[bytes]) -> int:
 
 
 SPLITTERS: dict[str, Callable[[list[bytes]], int]] = {
-    "channels_take": channels_take,
-    "channels_next": channels_next,
+    "channels_take": take_with(LineSplitter),
+    "channels_next": next_with(LineSplitter),
     "raw_find": raw_find,
     "asyncio_readline": asyncio_readline,
 }
+
+
+def add_baseline(src: str) -> None:
+    """Add the baseline's splitters (see baseline.py), to interleave with ours."""
+    before = load_package(src).LineSplitter
+    SPLITTERS["channels_take" + SUFFIX] = take_with(before)
+    SPLITTERS["channels_next" + SUFFIX] = next_with(before)
 
 
 #: Splitters that take part in only ``--slow-rounds`` rounds.
@@ -157,7 +179,7 @@ def time_split(split: Callable[[list[bytes]], int], chunks: list[bytes], repeat:
         for _ in range(repeat):
             count = split(chunks)
             if count != expected:
-                raise AssertionError(f"{split.__name__} found {count} lines, expected {expected}")
+                raise AssertionError(f"{split.__qualname__} found {count} lines, expected {expected}")
         elapsed = time.perf_counter() - t0
         if elapsed < 0.2:  # too short for CPU times counted in clock ticks
             return elapsed / repeat
@@ -193,6 +215,8 @@ def main() -> None:
     parser.add_argument("--cpu", type=int, default=None)
     args = parser.parse_args()
     pin(args.cpu)
+    if os.environ.get(ENV):
+        add_baseline(os.environ[ENV])
     values = run_case(args.case, args.rounds, args.slow_rounds, args.data_mib)
     emit({"case": args.case, "bytes": case_bytes(args.case, args.data_mib), "values": values})
 

@@ -12,9 +12,14 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt
+from baseline import SUFFIX
 from common import median
 
 OURS = "channels_line"
+#: Our echo server run from the baseline's code (see baseline.py).
+BEFORE = OURS + SUFFIX
+#: What "no slower than before, within noise" means for a now/before ratio.
+HELD = 0.95
 
 
 def _values(samples: list[dict[str, Any]], key: str) -> list[float]:
@@ -152,6 +157,11 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
         add("echo 1000x4 vs uvloop (streams)", vs("1000x4", "uvloop_streams"), 1.5)
         add("echo 1000x4 vs uvloop (Protocol)", vs("1000x4", "uvloop_protocol"), 1.5)
         add("echo 1x1 vs raw epoll loop", vs("1x1", "raw_epoll"), 0.9)
+        # The same run measured the baseline's code too (bench/baseline.py):
+        # held within noise, not slower.
+        for level in echo:
+            if BEFORE in echo[level]:
+                add(f"echo {level} now vs before (the baseline)", vs(level, BEFORE), HELD)
     bulk = summary.get("bulk")
     if bulk:
         for ours, raw, label in (
@@ -170,6 +180,9 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
                     # Seconds: the raw splitter's time over ours is our relative speed.
                     ratios = paired(cells[splitter]["by_round"], cells["raw_find"]["by_round"], inverse=True)
                     add(f"lines {case} {label} path vs raw splitter", ratios, goal)
+                if splitter + SUFFIX in cells:
+                    ratios = paired(cells[splitter]["by_round"], cells[splitter + SUFFIX]["by_round"], inverse=True)
+                    add(f"lines {case} {label} path now vs before (the baseline)", ratios, HELD)
         for splitter, label in (("channels_take", "poll()"), ("channels_next", "read()")):
             add(
                 f"lines single-line growth exponent, {label} path",
@@ -219,6 +232,12 @@ def markdown(result: dict[str, Any]) -> str:
         f"Library: io-channels {lib['version']} at {lib['git']}"
         + (" with uncommitted changes in src/channels" if lib["src_modified"] else "")
         + f" (src sha256 {lib['src_sha256'][:12]}).",
+        (
+            f"Baseline: the code of {result['baseline']} measured in the same run, interleaved "
+            f"(rows ending in `{SUFFIX}`)."
+            if result.get("baseline")
+            else "Baseline: none (the working tree alone)."
+        ),
         "Peers: " + ", ".join(f"{k} {v}" for k, v in result["peers"].items()) + ".",
         f"Load average before/after: {result['loadavg_before']} / {result['loadavg_after']}.",
         "",

@@ -1,28 +1,34 @@
 """Run the benchmark suite: io-channels and its peers on the same workloads.
 
-    python bench/run.py [--quick] [--only echo,bulk,lines,scale] [--out DIR]
+    python bench/run.py [--quick] [--only echo,bulk,lines,scale] [--out DIR] [--baseline REV|auto|none]
 
 Workloads run one after another; within each, implementations are
 interleaved (the order rotates every round) and repeated, and the report
 gives medians and the ratios of the performance targets. Results go to
 ``bench/results/latest.{json,md,png}`` (``quick.*`` with ``--quick``, so that
 a quick run never replaces the full results). ``make bench`` / ``make bench-quick``
-run this in its own virtual environment (``.venv-bench``).
+run this in its own virtual environment (``.venv-bench``). The code of a
+baseline revision runs beside the working tree in the same run, so that a
+change is measured before and after under the same conditions (see
+``baseline.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import hashlib
 import importlib.metadata
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
 
+import baseline
 import bulk
 import echo
 import lines
@@ -85,7 +91,8 @@ def run_lines(settings: dict[str, Any], cpu: int | None) -> dict[str, Any]:
         values[case] = found["values"]
         sizes[case] = found["bytes"]
         log(f"  lines {case}: " + ", ".join(f"{k} {1e3 * median(v):.1f} ms" for k, v in found["values"].items() if v))
-    return {"values": values, "bytes": sizes, "data_mib": settings["data_mib"], "splitters": list(lines.SPLITTERS)}
+    splitters = list(dict.fromkeys(name for case in values.values() for name in case))
+    return {"values": values, "bytes": sizes, "data_mib": settings["data_mib"], "splitters": splitters}
 
 
 def run_micro(settings: dict[str, Any], cpu: int | None) -> dict[str, Any]:
@@ -166,19 +173,62 @@ def loadavg() -> str:
         return "?"
 
 
+def choose_baseline(wanted: str) -> str | None:
+    """The commit to measure beside the working tree (see baseline.py), or
+    ``None``: ``'none'``, or ``'auto'`` when the committed results measured
+    this very commit with no change since."""
+    if wanted == "none":
+        return None
+    if wanted == "auto":
+        revision = baseline.recorded_revision(os.path.join(RESULTS_DIR, "latest.json"))
+        if revision is None:
+            log("baseline: the committed results name no revision; measuring the working tree alone")
+            return None
+    else:
+        revision = wanted
+    commit = baseline.resolve(revision)
+    if commit is None:
+        log(f"baseline: {revision!r} is no commit of this repository; measuring the working tree alone")
+        return None
+    unchanged = not subprocess.run(
+        ["git", "-C", ROOT, "diff", "--quiet", commit, "--", "src/channels"], check=False
+    ).returncode
+    if wanted == "auto" and unchanged:
+        log(f"baseline: src/channels is as it was at {revision}; nothing to compare")
+        return None
+    return commit
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and less data (under 2 minutes)")
     parser.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated workloads to run")
     parser.add_argument("--out", default=RESULTS_DIR, help="where the results go")
+    parser.add_argument(
+        "--baseline",
+        default="auto",
+        help="a revision whose code is measured beside the working tree, interleaved (default 'auto': "
+        "the one the committed results measured; 'none': the working tree alone)",
+    )
     args = parser.parse_args()
-    mode = "quick" if args.quick else "full"
-    settings = SETTINGS[mode]
     wanted = [w for w in args.only.split(",") if w]
     unknown = set(wanted) - set(WORKLOADS)
     if unknown:
         parser.error(f"unknown workloads: {', '.join(sorted(unknown))}")
+    commit = choose_baseline(args.baseline)
+    with contextlib.ExitStack() as cleanup:
+        if commit is not None:
+            src = baseline.extract(commit)
+            cleanup.callback(shutil.rmtree, os.path.dirname(src), True)
+            os.environ[baseline.ENV] = src  # the children that run the baseline's code look here
+            log(f"baseline: {commit[:7]} measured beside the working tree (names ending in {baseline.SUFFIX})")
+        measure(args, wanted, commit)
 
+
+def measure(args: argparse.Namespace, wanted: list[str], commit: str | None) -> None:
+    """Run the wanted workloads and write the results."""
+    mode = "quick" if args.quick else "full"
+    settings = SETTINGS[mode]
     cpus = placement()
     where = (
         f"servers/receivers pinned to CPU {cpus[0]}, load generators/senders to CPU {cpus[1]}"
@@ -194,6 +244,7 @@ def main() -> None:
         "machine": machine_info(),
         "placement": where,
         "library": library_info(),
+        "baseline": commit[:7] if commit else None,
         "peers": peer_versions(),
         "settings": settings,
         "loadavg_before": loadavg(),
@@ -223,16 +274,20 @@ def main() -> None:
     if "echo" in wanted:
         log("echo ...")
         s = settings["echo"]
+        impls = echo.IMPLS
+        if commit is not None:
+            impls += tuple(name + baseline.SUFFIX for name in ("channels_line", "channels_bytes"))
         result["echo"] = echo.run(
             s["rounds"],
             s["warmup"],
             s["duration"],
             cpus,
+            impls=impls,
             patience=s["patience"],
             deadline=started + BUDGET[mode],
             log=log,
         )
-        result["echo"]["impls"] = list(echo.IMPLS)
+        result["echo"]["impls"] = list(impls)
         result["echo_settings"] = (
             f"{s['rounds']} rounds of {s['warmup']} s warm-up + {s['duration']} s measured per cell; "
             "the load generator (one process, raw epoll, busy-polling) checks every echoed byte."
