@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -291,6 +293,63 @@ def test_with_new_process_group_terminate_reaches_grandchildren() -> None:
     assert channel.wait(WAIT) == -signal.SIGTERM
     wait_until(lambda: not running(grandchild))
     channel.close()
+
+
+def start_a_grandchild_and_exit(**options: Any) -> tuple[ProcessChannel, int]:
+    """A child that leaves a grandchild running in its group and exits; the
+    child is reaped before this returns."""
+    channel = ProcessChannel(
+        ["sh", "-c", "sleep 60 </dev/null >/dev/null 2>&1 & echo $!"],
+        new_process_group=True,
+        buffering="line",
+        **options,
+    )
+    grandchild = int(read_lines(channel, 1)[0])
+    assert channel.wait(WAIT) == 0
+    assert running(grandchild)
+    return channel, grandchild
+
+
+@pytest.mark.parametrize("method", ["terminate", "kill", "abort"])
+def test_with_new_process_group_signals_reach_grandchildren_after_the_child_is_reaped(method: str) -> None:
+    channel, grandchild = start_a_grandchild_and_exit()
+    try:
+        getattr(channel, method)()
+        wait_until(lambda: not running(grandchild))
+    finally:
+        channel.abort()
+
+
+def test_with_new_process_group_close_ends_what_the_exited_child_left_running() -> None:
+    channel, grandchild = start_a_grandchild_and_exit(terminate_timeout=0.5)
+    channel.close()
+    assert not running(grandchild)
+
+
+def test_with_new_process_group_close_kills_a_grandchild_that_ignores_sigterm() -> None:
+    script = "trap '' TERM; echo ready; exec sleep 60"
+    channel = ProcessChannel(
+        ["sh", "-c", f"sh -c {shlex.quote(script)} </dev/null & echo $!"],
+        new_process_group=True,
+        buffering="line",
+        terminate_timeout=0.2,
+    )
+    lines = sorted(read_lines(channel, 2))  # its pid and "ready", in either order
+    assert lines[1] == b"ready\n"  # its trap is set
+    grandchild = int(lines[0])
+    assert channel.wait(WAIT) == 0
+    channel.close()
+    wait_until(lambda: not running(grandchild))
+
+
+def test_signals_to_a_group_that_has_emptied_do_nothing() -> None:
+    channel = ProcessChannel(["true"], new_process_group=True)
+    channel.close()
+    assert channel.returncode == 0
+    channel.terminate()
+    channel.kill()
+    channel.abort()
+    assert channel.returncode == 0
 
 
 # -- bad arguments --------------------------------------------------------------------

@@ -40,6 +40,10 @@ DEFAULT_TERMINATE_TIMEOUT = 2.0
 # kernel (a dead NFS server); even then close() must return.
 _KILL_WAIT = 5.0
 
+# How often close() looks whether a process group has emptied: there is no
+# way to wait for processes that are not our children.
+_GROUP_POLL_INTERVAL = 0.01
+
 #: What ``argv`` may hold: the arguments ``subprocess.Popen`` takes.
 Argument = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
@@ -70,7 +74,10 @@ class ProcessChannel(PipeChannel):
     ``new_process_group=True`` starts the child in a new session (``setsid``),
     which makes it the leader of its own process group, detached from the
     terminal: Ctrl-C in the terminal does not reach it, and the signals this
-    channel sends go to the whole group, grandchildren included.
+    channel sends go to the whole group, grandchildren included, for as long
+    as the group has members: after the child has exited too. (A grandchild
+    that starts a session or group of its own leaves the group, and is out
+    of reach.)
 
     Raises ``TypeError`` or ``ValueError`` for bad arguments, and
     ``OSError`` (such as ``FileNotFoundError``) naming the command if it
@@ -103,6 +110,8 @@ class ProcessChannel(PipeChannel):
         #: Seconds :meth:`close` waits after SIGTERM before sending SIGKILL.
         self.terminate_timeout = terminate_timeout
         self._argv = args
+        # Whether signals go to the child's group, which may still have
+        # members; cleared once the group is found empty (see _signal_group).
         self._group = new_process_group
         # os.pipe() descriptors are not inherited: the child gets only the
         # ends Popen gives it, so it sees end of file when we close ours.
@@ -170,17 +179,21 @@ class ProcessChannel(PipeChannel):
             return None
 
     def send_signal(self, sig: int) -> None:
-        """Send signal ``sig`` to the child (to its group with
-        ``new_process_group=True``). Does nothing once the child is reaped:
-        its process id may belong to another process by then."""
+        """Send signal ``sig`` to the child.
+
+        With ``new_process_group=True`` it goes to the child's whole group,
+        as long as the group has members: grandchildren get it even after
+        the child has exited. Otherwise it does nothing once the child is
+        reaped: its process id may belong to another process by then.
+        """
+        if self._group:
+            self._signal_group(sig)
+            return
         if self._process.poll() is not None:
             return
         # Not reaped yet, so the id is still ours (a zombie keeps it).
         with contextlib.suppress(ProcessLookupError):
-            if self._group:
-                os.killpg(self._process.pid, sig)
-            else:
-                os.kill(self._process.pid, sig)
+            os.kill(self._process.pid, sig)
 
     def terminate(self) -> None:
         """Ask the child to stop: SIGTERM (see :meth:`send_signal`)."""
@@ -198,25 +211,30 @@ class ProcessChannel(PipeChannel):
         :data:`~channels.DEFAULT_CLOSE_TIMEOUT`, 5 s; ``None`` waits as long
         as it takes). A child still running then gets SIGTERM and
         :attr:`terminate_timeout` seconds more (default 2 s), then SIGKILL.
-        Idempotent; once it returns, :attr:`returncode` is set.
+        With ``new_process_group=True``, what the child leaves behind in its
+        group once it has exited gets SIGTERM, :attr:`terminate_timeout`
+        seconds to go, then SIGKILL. Idempotent; once it returns,
+        :attr:`returncode` is set.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self._ch_closed:
             super().close(timeout)
-        if self.wait(None if deadline is None else max(0.0, deadline - time.monotonic())) is not None:
-            return
-        _LOG.info("%r still runs %ss after closing; sending SIGTERM", self, timeout)
-        self.terminate()
-        if self.wait(self.terminate_timeout) is None:
-            _LOG.warning("%r ignored SIGTERM for %ss; sending SIGKILL", self, self.terminate_timeout)
-            self._kill_and_reap()
+        if self.wait(None if deadline is None else max(0.0, deadline - time.monotonic())) is None:
+            _LOG.info("%r still runs %ss after closing; sending SIGTERM", self, timeout)
+            self.terminate()
+            if self.wait(self.terminate_timeout) is None:
+                _LOG.warning("%r ignored SIGTERM for %ss; sending SIGKILL", self, self.terminate_timeout)
+                self._kill_and_reap()
+        self._end_group()
 
     def abort(self) -> None:
         """Close the pipes at once, dropping pending output, and end the
-        child with SIGKILL if it still runs; then reap it. Idempotent."""
+        child with SIGKILL if it still runs (its whole group with
+        ``new_process_group=True``, even once the child has exited); then
+        reap it. Idempotent."""
         process = getattr(self, "_process", None)  # unset if the child could not be started
         running = process is not None and process.poll() is None
-        if running:
+        if running or (process is not None and self._group):
             # Before the pipes close: a child that would exit on end of input
             # must not get the chance to, so that abort() always ends it alike.
             self.kill()
@@ -232,6 +250,62 @@ class ProcessChannel(PipeChannel):
     def _reap_killed(self) -> None:
         if self.wait(_KILL_WAIT) is None:  # pragma: no cover - stuck in the kernel
             _LOG.error("%r survived SIGKILL for %ss; it is left to be reaped later", self, _KILL_WAIT)
+
+    def _signal_group(self, sig: int) -> bool:
+        """Send ``sig`` to the child's group; ``False`` if it has no member left.
+
+        The group's id is the child's process id, and neither is given to
+        another process while a member (the child, even as an unreaped
+        zombie, or a grandchild) still exists: POSIX keeps a group's id
+        for its lifetime. So signalling the group is safe until it is found
+        empty, and from then on never done again, as its id may be reused.
+        """
+        if not self._group:
+            return False
+        try:
+            os.killpg(self._process.pid, sig)
+        except ProcessLookupError:
+            self._group = False
+        except PermissionError:
+            # Members remain, but none that we may signal (a set-uid
+            # program): out of our reach for good, so let it be.
+            _LOG.warning("%r: what is left of its process group may not be signalled by us", self)
+            self._group = False
+        return self._group
+
+    def _end_group(self) -> None:
+        """End what the child left running in its group, once it has exited.
+
+        systemd's way, applied to the stragglers: SIGTERM, a bounded wait,
+        then SIGKILL. They are not waited for before SIGTERM, as the child
+        was: the close linger lets the child finish its input; what it left
+        behind has no input from us to finish. A member that is a zombie
+        counts until its parent (or init) reaps it; those that became ours
+        (when this process is init or a subreaper) are reaped here.
+        """
+        if not self._group_has_members():
+            return
+        _LOG.info("%r: its process group outlives it; sending SIGTERM", self)
+        self._signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + self.terminate_timeout
+        while self._group_has_members():
+            if time.monotonic() >= deadline:
+                _LOG.warning(
+                    "%r: its process group ignored SIGTERM for %ss; sending SIGKILL", self, self.terminate_timeout
+                )
+                self._signal_group(signal.SIGKILL)
+                return
+            time.sleep(_GROUP_POLL_INTERVAL)
+
+    def _group_has_members(self) -> bool:
+        # Reap the members that are our own children (orphans adopted by
+        # this process as init or subreaper): only after the child itself
+        # was reaped, or its exit status would be taken from Popen.
+        if self._group and self._process.returncode is not None:
+            with contextlib.suppress(ChildProcessError):
+                while os.waitpid(-self._process.pid, os.WNOHANG)[0]:
+                    pass
+        return self._signal_group(0)
 
     def _release(self) -> None:
         super()._release()
