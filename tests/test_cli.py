@@ -10,15 +10,18 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
+import trustme
 
 from channels import Channel, EndpointClosedException, PipeChannel, ProcessChannel, SocketChannel, connect, listen
 from channels.cli import Endpoint, Hub, Relay, main, parse_endpoint
@@ -680,3 +683,342 @@ def test_hub_forgets_a_client_whose_connection_broke(tmp_path: Path, caplog: pyt
         hub.close()
     # Whether the hub saw the end or a failed write first, the client is gone and said so.
     assert "dropped client 2" in caplog.text or ("client 2 (pid" in caplog.text and " left " in caplog.text)
+
+
+# -- no traceback reaches a user -------------------------------------------------
+
+
+def run_channels(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    options.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run(channels_command(*args), check=False, capture_output=True, text=True, timeout=WAIT, **options)
+
+
+def error_line(stderr: str) -> str:
+    """The one error line of a failed command, checking there is no other (but usage)."""
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if not line.startswith(("usage:", " "))]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_a_descriptor_number_too_large_exits_2_naming_it() -> None:
+    done = run_channels("relay", "fd:2147483648", "stdio")
+    assert done.returncode == 2
+    assert "fd:2147483648" in error_line(done.stderr)
+
+
+def test_a_read_only_side_makes_the_relay_one_way(tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"".join(b"line %d\n" % n for n in range(20000)))
+    with source.open("rb") as readable:
+        done = run_channels("relay", "-v", f"fd:{readable.fileno()}", "exec:cat", pass_fds=(readable.fileno(),))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "can only be read" in done.stderr
+    assert f"-> exec:cat: {source.stat().st_size} bytes" in done.stderr
+
+
+def test_a_read_only_side_delivers_its_input_to_the_end(tmp_path: Path) -> None:
+    source = tmp_path / "in.bin"
+    source.write_bytes(os.urandom(300_000))
+    copy = tmp_path / "copy.bin"
+    with source.open("rb") as readable:
+        command = f"exec:sh -c 'cat >{copy}; echo done'"
+        done = run_channels("relay", f"fd:{readable.fileno()}", command, pass_fds=(readable.fileno(),))
+    assert done.returncode == 0, done.stderr
+    assert copy.read_bytes() == source.read_bytes()
+
+
+def test_relay_drops_what_comes_for_a_side_that_can_only_be_read() -> None:
+    read_end, write_end = os.pipe()
+    read_only = PipeChannel(read_end)
+    right, right_peer = socket_pair()
+    with Relay(read_only, right) as relay, right_peer:
+        right_peer.write(b"nowhere to go")
+        os.write(write_end, b"to the right")
+        os.close(write_end)
+        turn_until(relay.step, lambda: relay.result().forward == 12)
+        right_peer.shutdown_write()
+        result = relay.run(timeout=WAIT)
+        assert read_to_end(right_peer) == [b"to the right"]
+    assert (result.forward, result.backward, result.error) == (12, 0, None)
+
+
+def test_an_unexpected_error_is_one_line_with_its_type(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(self: Relay, timeout: float | None = None) -> None:
+        raise RuntimeError("something\nbroke")
+
+    monkeypatch.setattr(Relay, "run", broken)
+    a, a_peer = socket.socketpair()
+    b, b_peer = socket.socketpair()
+    with a, a_peer, b, b_peer:
+        # The relay owns what fd: names and closes it: give it duplicates.
+        assert main(["relay", f"fd:{os.dup(a.fileno())}", f"fd:{os.dup(b.fileno())}"]) == 1
+    assert capsys.readouterr().err == "channels relay: error: RuntimeError: something broke\n"
+
+
+# -- the relay does not linger for a side nobody reads ----------------------------
+
+
+def test_close_reads_a_child_that_answers_so_that_it_takes_its_input(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="channels")
+    child = ProcessChannel(["cat"])
+    right, right_peer = socket_pair()
+    relay = Relay(child, right, max_pending=64 * 1024)
+    try:
+        chunk = b"x" * 65536
+        deadline = time.monotonic() + WAIT
+        # The peer never reads: the echo piles up until the relay stops
+        # reading cat, cat stops reading its input, and the input waits.
+        while child.pending_output == 0 or right.pending_output <= relay.max_pending:
+            assert time.monotonic() < deadline
+            if right_peer.pending_output < 1024 * 1024:
+                right_peer.write(chunk)
+            right_peer.flush(0)
+            relay.step(0.001)
+        right_peer.abort()
+        result = relay.run(timeout=WAIT)
+        assert result.error is not None
+        assert child.pending_output > 0
+    finally:
+        relay.close(timeout=WAIT)
+    # Not read, cat would have stopped taking its input, and the close would
+    # have waited WAIT seconds for it, then dropped the rest with a warning.
+    assert "dropped" not in caplog.text
+    assert child.returncode is not None
+
+
+def relay_log_port(log: Path) -> int:
+    wait_until(lambda: "listening on 127.0.0.1:" in log.read_text())
+    return int(log.read_text().split("listening on 127.0.0.1:")[1].split()[0])
+
+
+# The close linger is 5 s: a relay that waited for cat would take that long.
+PROMPT = 3.0
+
+
+def test_tcp_listen_to_cat_exits_soon_after_the_client_dies(tmp_path: Path) -> None:
+    log = tmp_path / "relay.log"
+    with log.open("wb") as stderr:
+        relay = subprocess.Popen(channels_command("relay", "-v", "tcp-listen:127.0.0.1:0", "exec:cat"), stderr=stderr)
+    try:
+        client = socket.create_connection(("127.0.0.1", relay_log_port(log)), timeout=WAIT)
+        client.setblocking(False)
+        chunk = b"y" * 65536
+        deadline = time.monotonic() + WAIT
+        idle_since = time.monotonic()
+        # Send without reading until nothing more is taken for a while: the
+        # echo has filled every buffer on the way back, cat is blocked.
+        while time.monotonic() - idle_since < 0.5:
+            assert time.monotonic() < deadline
+            try:
+                client.send(chunk)
+                idle_since = time.monotonic()
+            except BlockingIOError:
+                time.sleep(0.01)
+        reset(client)
+        died = time.monotonic()
+        assert relay.wait(WAIT) == 1
+        assert time.monotonic() - died < PROMPT
+    finally:
+        if relay.poll() is None:
+            relay.kill()
+            relay.wait()
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_pipeline_whose_reader_leaves_early_exits_soon() -> None:
+    pipeline = f"yes | {shlex.join(channels_command('relay', 'stdio', 'exec:cat'))} | head -c 10"
+    started = time.monotonic()
+    done = subprocess.run(pipeline, shell=True, check=False, capture_output=True, text=True, timeout=WAIT)
+    assert time.monotonic() - started < PROMPT
+    assert done.stdout == "y\n" * 5
+    assert "Traceback" not in done.stderr
+
+
+# -- TLS: --cafile, tls-listen:, and certificates that do not verify -----------------
+
+
+@dataclass(frozen=True)
+class Certificates:
+    ca: str  # the private CA's certificate
+    cert: str  # the server's chain, for localhost and 127.0.0.1
+    key: str  # its private key
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    directory = tmp_path_factory.mktemp("certificates")
+    authority = trustme.CA()
+    issued = authority.issue_cert("localhost", "127.0.0.1")
+    files = Certificates(str(directory / "ca.pem"), str(directory / "cert.pem"), str(directory / "key.pem"))
+    authority.cert_pem.write_to_path(files.ca)
+    issued.cert_chain_pems[0].write_to_path(files.cert)
+    issued.private_key_pem.write_to_path(files.key)
+    return files
+
+
+@contextlib.contextmanager
+def tls_server(certificates: Certificates) -> Iterator[tuple[socket.socket, ssl.SSLContext]]:
+    """A listening socket on 127.0.0.1 and the server context to wrap its clients with."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificates.cert, certificates.key)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(WAIT)
+        yield server, context
+
+
+def test_cafile_trusts_a_private_ca_for_a_tls_address(certificates: Certificates, tmp_path: Path) -> None:
+    given = tmp_path / "given"
+    given.write_bytes(b"ping\n")
+    with tls_server(certificates) as (server, context), given.open("rb") as stdin:
+        port = server.getsockname()[1]
+        relay = subprocess.Popen(
+            channels_command("relay", "--cafile", certificates.ca, "stdio", f"tls:127.0.0.1:{port}"),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            accepted, _ = server.accept()
+            with context.wrap_socket(accepted, server_side=True) as peer:
+                peer.settimeout(WAIT)
+                assert peer.recv(5) == b"ping\n"
+                peer.sendall(b"pong\n")
+                peer.unwrap().close()  # close_notify: the relay's TLS input ends cleanly
+            out, err = relay.communicate(timeout=WAIT)
+        finally:
+            if relay.poll() is None:
+                relay.kill()
+                relay.wait()
+    assert relay.returncode == 0, err
+    assert out == b"pong\n"
+
+
+def test_a_certificate_that_does_not_verify_is_one_line_naming_the_address_and_why(
+    certificates: Certificates,
+) -> None:
+    with tls_server(certificates) as (server, context):
+        address = f"tls:127.0.0.1:{server.getsockname()[1]}"
+        relay = subprocess.Popen(
+            channels_command("relay", "stdio", address), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            accepted, _ = server.accept()
+            with pytest.raises(ssl.SSLError), context.wrap_socket(accepted, server_side=True):
+                pass  # the client refuses the certificate: its CA is not trusted
+            _, err = relay.communicate(timeout=WAIT)
+        finally:
+            if relay.poll() is None:
+                relay.kill()
+                relay.wait()
+    assert relay.returncode == 1
+    line = error_line(err)
+    assert line.startswith(f"channels relay: error: {address}: ")
+    assert "certificate" in line
+    assert "local issuer" in line  # OpenSSL's reason: the CA is unknown
+
+
+def test_tls_listen_serves_one_client_with_the_given_certificate(certificates: Certificates, tmp_path: Path) -> None:
+    log = tmp_path / "relay.log"
+    options = ("--cert", certificates.cert, "--key", certificates.key)
+    with log.open("wb") as stderr:
+        relay = subprocess.Popen(
+            channels_command("relay", "-v", *options, "tls-listen:127.0.0.1:0", "exec:cat"), stderr=stderr
+        )
+    try:
+        port = relay_log_port(log)
+        context = ssl.create_default_context(cafile=certificates.ca)
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=WAIT) as plain,
+            context.wrap_socket(plain, server_hostname="localhost") as client,
+        ):
+            client.sendall(b"echo\n")
+            assert client.recv(5) == b"echo\n"
+            client.unwrap()  # close_notify: cat's input ends, and so does the relay
+        assert relay.wait(WAIT) == 0
+    finally:
+        if relay.poll() is None:
+            relay.kill()
+            relay.wait()
+    assert "accepted a client from 127.0.0.1:" in log.read_text()
+
+
+def test_a_tls_listen_client_that_refuses_the_certificate_ends_the_relay_with_one_line(
+    certificates: Certificates, tmp_path: Path
+) -> None:
+    relay = subprocess.Popen(
+        channels_command(
+            "relay", "-v", "--cert", certificates.cert, "--key", certificates.key, "tls-listen:127.0.0.1:0", "exec:cat"
+        ),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert relay.stderr is not None
+        first = relay.stderr.readline()
+        port = int(first.split("listening on 127.0.0.1:")[1])
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=WAIT) as plain,
+            pytest.raises(ssl.SSLCertVerificationError),
+        ):
+            ssl.create_default_context().wrap_socket(plain, server_hostname="localhost")
+        _, err = relay.communicate(timeout=WAIT)
+    finally:
+        if relay.poll() is None:
+            relay.kill()
+            relay.wait()
+    assert relay.returncode == 1
+    logged = [line for line in err.splitlines(keepends=True) if line.startswith("channels.cli: INFO: ")]
+    assert error_line(err.replace("".join(logged), "")).startswith("channels relay: error: tls-listen:127.0.0.1:0: ")
+
+
+def test_the_hub_serves_tls_with_its_certificate(certificates: Certificates, tmp_path: Path) -> None:
+    log = tmp_path / "hub.log"
+    options = ("--cert", certificates.cert, "--key", certificates.key)
+    with log.open("wb") as stderr:
+        hub = subprocess.Popen(channels_command("hub", "tls:127.0.0.1:0", *options), stderr=stderr)
+    try:
+        port = relay_log_port(log)
+        address = f"tls:127.0.0.1:{port}"
+        with (
+            connect(address, cafile=certificates.ca, buffering="line") as a,
+            connect(address, cafile=certificates.ca, buffering="line") as b,
+        ):
+            wait_until(lambda: log.read_text().count(" joined ") == 2)
+            a.write(b"over tls\n")
+            assert read_lines(b, 1) == [b"over tls\n"]
+        hub.send_signal(signal.SIGTERM)
+        assert hub.wait(WAIT) == 0
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+            hub.wait()
+
+
+@pytest.mark.parametrize(
+    ("command", "needs"),
+    [
+        (["relay", "--cafile", "{ca}", "stdio", "exec:cat"], "--cafile is for tls"),
+        (["relay", "tls-listen:0", "exec:cat"], "needs --cert"),
+        (["relay", "--cert", "{cert}", "tcp-listen:0", "exec:cat"], "--cert is for tls-listen"),
+        (["relay", "--key", "{key}", "stdio", "exec:cat"], "--key goes with --cert"),
+        (["relay", "--cafile", "{missing}", "stdio", "tls:localhost:1"], "missing.pem"),
+        (["hub", "tls:127.0.0.1:0"], "needs --cert"),
+        (["hub", "--cert", "{cert}", "unix:x.sock"], "--cert is for a tls"),
+        (["hub", "--cert", "{missing}", "tls:127.0.0.1:0"], "missing.pem"),
+    ],
+)
+def test_tls_options_that_do_not_fit_exit_2_saying_so(
+    command: list[str], needs: str, certificates: Certificates, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {
+        "ca": certificates.ca,
+        "cert": certificates.cert,
+        "key": certificates.key,
+        "missing": str(tmp_path / "missing.pem"),
+    }
+    assert main([part.format(**files) for part in command]) == 2
+    assert needs in capsys.readouterr().err

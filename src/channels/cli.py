@@ -1,15 +1,18 @@
 """The ``channels`` command: ``relay`` bytes between two addresses, or run a line ``hub``.
 
 ``channels relay A B`` joins two endpoints named as :func:`channels.connect`
-names them (plus ``tcp-listen:`` and ``unix-listen:``, which accept one
-client) and moves bytes both ways until both directions have ended, passing
-each end of file on as a half-close. ``channels hub ADDRESS`` listens and
+names them (plus ``tcp-listen:``, ``unix-listen:`` and ``tls-listen:``, which
+accept one client) and moves bytes both ways until both directions have
+ended, passing each end of file on as a half-close. ``channels hub ADDRESS`` listens and
 sends every complete line from one client to all the others.
 
 Both are built on the package's public API only: :class:`Poller`,
 :func:`connect`, :func:`listen` and the channels' non-blocking writes.
 ``main()`` is the entry point of ``python -m channels`` and of the console
 script.
+
+The command's promise: no traceback reaches a user. Bad arguments exit 2
+and an endpoint that fails exits 1, each with one line on stderr.
 """
 
 from __future__ import annotations
@@ -26,10 +29,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, cast
 
 from . import (
+    DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_MAX_LINE_LENGTH,
     Channel,
+    ChannelError,
     EndpointClosedException,
     Poller,
     SocketChannel,
@@ -52,6 +58,9 @@ __all__ = [
     "parse_endpoint",
 ]
 
+if TYPE_CHECKING:
+    from .tls import TLSChannel, TLSServerSocket
+
 _LOG = logging.getLogger("channels.cli")
 
 #: Unsent bytes a relay lets one side hold before it stops reading the other.
@@ -66,8 +75,12 @@ DEFAULT_HUB_MAX_PENDING = 4 * 1024 * 1024
 _CONNECT_KINDS = ("tcp", "unix", "exec", "pty", "stdio", "fd", "tls")
 _ENDPOINT_FORMS = (
     "tcp:HOST:PORT, unix:PATH, exec:COMMAND LINE, pty:COMMAND LINE, stdio, fd:N, fd:IN,OUT, tls:HOST:PORT, "
-    "tcp-listen:[HOST:]PORT, unix-listen:PATH"
+    "tcp-listen:[HOST:]PORT, unix-listen:PATH, tls-listen:[HOST:]PORT"
 )
+
+#: Seconds a ``tls-listen:`` endpoint gives its client to complete the TLS
+#: handshake, as ``connect_tls()`` gives a server by default.
+TLS_HANDSHAKE_TIMEOUT = 10.0
 
 _EPILOG = """\
 addresses:
@@ -78,21 +91,28 @@ addresses:
                          its newlines come out as CR LF; end of input is ^D)
   stdio                  this process's stdin and stdout
   fd:N, fd:IN,OUT        descriptors this process was given
-  tls:HOST:PORT          TLS over TCP, certificate verified
+  tls:HOST:PORT          TLS over TCP, certificate verified (against the
+                         system's CAs, and --cafile's if given)
   tcp-listen:[HOST:]PORT wait for one TCP client, then relay (HOST defaults
                          to 127.0.0.1; give 0.0.0.0 to accept from anywhere)
   unix-listen:PATH       wait for one client on a Unix socket, then relay
+  tls-listen:[HOST:]PORT as tcp-listen, serving TLS with --cert (and --key)
+
+A side open for reading only (fd:N on a file opened with N<FILE) makes the
+relay one-way: what the other side sends towards it is read and dropped.
 
 examples:
   channels relay stdio tcp:example.org:80
   channels relay tcp-listen:127.0.0.1:9000 exec:cat
   channels relay unix-listen:repl.sock 'pty:python3 -i'
   channels relay -v unix-listen:app.sock tcp:db.internal:5432
+  channels relay --cafile ca.pem stdio tls:db.internal:5433
+  channels relay --cert server.pem --key server.key tls-listen:0.0.0.0:8443 tcp:127.0.0.1:8080
   channels hub unix:chat.sock
   channels hub tcp:127.0.0.1:7000 --max-line 4096
 
-exit status: 0 when both directions ended cleanly, 1 on an endpoint error
-(a message on stderr), 2 on bad arguments, 130 when interrupted.
+exit status: 0 when both directions ended cleanly, 1 on an endpoint error,
+2 on bad arguments (each with one line on stderr), 130 when interrupted.
 """
 
 
@@ -104,8 +124,9 @@ class Endpoint:
     """One side of a relay, as named on the command line.
 
     ``address`` is what :func:`channels.connect` takes or, when ``listening``
-    is true, what :func:`channels.listen` takes; ``text`` is the name as the
-    user wrote it, for messages.
+    is true, what :func:`channels.listen` takes (``tls:`` for a
+    ``tls-listen:`` endpoint); ``text`` is the name as the user wrote it,
+    for messages.
     """
 
     text: str
@@ -116,19 +137,20 @@ class Endpoint:
 def parse_endpoint(text: str) -> Endpoint:
     """Parse a relay endpoint: a :func:`channels.connect` address, or a listen form.
 
-    ``tcp-listen:HOST:PORT`` and ``unix-listen:PATH`` name a listening socket
-    that accepts one client; ``tcp-listen:PORT`` listens on 127.0.0.1 only,
-    so that nothing is exposed beyond this machine unless asked for. The
+    ``tcp-listen:HOST:PORT``, ``unix-listen:PATH`` and ``tls-listen:HOST:PORT``
+    name a listening socket that accepts one client; ``tcp-listen:PORT`` and
+    ``tls-listen:PORT`` listen on 127.0.0.1 only, so that nothing is exposed
+    beyond this machine unless asked for. The
     kind is not case-sensitive. Raises ``ValueError`` naming the accepted
     forms for an unknown kind; the rest of a connect address is checked by
     :func:`channels.connect` when it is opened.
     """
     kind, colon, rest = text.partition(":")
     kind = kind.lower()
-    if kind == "tcp-listen" and rest:
+    if kind in ("tcp-listen", "tls-listen") and rest:
         if re.fullmatch(r"[0-9]+", rest):
             rest = f"127.0.0.1:{rest}"
-        return Endpoint(text, f"tcp:{rest}", listening=True)
+        return Endpoint(text, f"{kind[:3]}:{rest}", listening=True)
     if kind == "unix-listen" and rest:
         return Endpoint(text, f"unix:{rest}", listening=True)
     if kind in _CONNECT_KINDS and (colon or kind == "stdio"):
@@ -136,24 +158,48 @@ def parse_endpoint(text: str) -> Endpoint:
     raise ValueError(f"unknown address {text!r}: a relay endpoint is one of {_ENDPOINT_FORMS}")
 
 
-def open_endpoint(endpoint: Endpoint) -> Channel:
+@dataclass(frozen=True)
+class TLSFiles:
+    """The files TLS endpoints use: ``cafile`` (PEM) holds CAs a ``tls:``
+    endpoint trusts besides the system's; ``certfile`` (PEM) the certificate
+    chain a ``tls-listen:`` endpoint serves, with its private key unless
+    ``keyfile`` names the key's file."""
+
+    cafile: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+
+
+def open_endpoint(endpoint: Endpoint, tls: TLSFiles | None = None) -> Channel:
     """Open ``endpoint``: connect to it, or listen and wait for one client.
 
     A listening endpoint blocks until a client connects, then closes the
     listening socket (and removes a Unix socket's file): a relay serves one
-    client. Raises what :func:`channels.connect` or :func:`channels.listen`
-    raise: ``ValueError`` for a malformed address, ``OSError`` for one that
-    cannot be reached or bound.
+    client. A ``tls-listen:`` endpoint also waits for the client's TLS
+    handshake, at most :data:`TLS_HANDSHAKE_TIMEOUT` seconds. ``tls`` gives
+    the files TLS endpoints need (``ValueError`` for a ``tls-listen:`` one
+    without a certificate). Raises what :func:`channels.connect` or
+    :func:`channels.listen` raise: ``ValueError`` for a malformed address,
+    ``OSError`` for one that cannot be reached or bound, and
+    :class:`~channels.EndpointClosedException` for a TLS handshake that
+    failed (the :class:`ssl.SSLError` as its cause).
     """
+    tls = tls or TLSFiles()
+    kind = endpoint.address.partition(":")[0].lower()
     if endpoint.listening:
-        return _accept_one(endpoint)
-    if endpoint.address.lower() == "stdio":
+        if kind == "tls" and tls.certfile is None:
+            raise ValueError(f"{endpoint.text} needs a certificate to serve: give --cert (and --key)")
+        options = {"certfile": tls.certfile, "keyfile": tls.keyfile} if kind == "tls" else {}
+        return _accept_one(endpoint, options)
+    if kind == "stdio":
         return connect("stdio")
+    if kind == "tls" and tls.cafile is not None:
+        return connect(endpoint.address, cafile=tls.cafile)
     return connect(endpoint.address)
 
 
-def _accept_one(endpoint: Endpoint) -> Channel:
-    server = listen(endpoint.address, backlog=1)
+def _accept_one(endpoint: Endpoint, options: dict[str, str | None]) -> Channel:
+    server = listen(endpoint.address, backlog=1, **options)
     path = server.getsockname() if server.family == socket.AF_UNIX else None
     try:
         _LOG.info("%s: listening on %s", endpoint.text, _format_address(server.getsockname()))
@@ -164,11 +210,31 @@ def _accept_one(endpoint: Endpoint) -> Channel:
             with contextlib.suppress(OSError):
                 os.unlink(path)
     _LOG.info("%s: accepted a client from %s", endpoint.text, _format_address(peer) or "a Unix socket")
+    if not options:
+        try:
+            return SocketChannel(sock)
+        except BaseException:  # pragma: no cover - the client vanished at once
+            sock.close()
+            raise
+    return _serve_tls(cast("TLSServerSocket", server), sock)
+
+
+def _serve_tls(server: TLSServerSocket, sock: socket.socket) -> TLSChannel:
+    """The TLS channel for ``sock``, a client of ``server``, handshake done."""
     try:
-        return SocketChannel(sock)
+        channel = server.wrap_client(sock)
     except BaseException:  # pragma: no cover - the client vanished at once
         sock.close()
         raise
+    try:
+        # Here, not in the relay: a client that fails the handshake is an
+        # endpoint error, reported as one, rather than an input that ended.
+        if not channel.handshake(TLS_HANDSHAKE_TIMEOUT):
+            raise TimeoutError(f"the client did not complete the TLS handshake within {TLS_HANDSHAKE_TIMEOUT}s")
+    except BaseException:
+        channel.abort()
+        raise
+    return channel
 
 
 def _format_address(address: object) -> str:
@@ -208,6 +274,7 @@ class _Direction:
     reading: bool = True  # source registered with the poller
     ended: bool = False  # the source has reached its end
     done: bool = False  # ...and the end was passed on to the sink
+    dropping: bool = False  # the sink cannot be written: what the source sends is dropped
 
 
 @dataclass(frozen=True)
@@ -231,6 +298,15 @@ class Relay:
     file. A channel that cannot half-close (TLS) is left open: the relay
     then ends when its peer ends the other direction.
 
+    A channel that can only be read (a file, ``fd:N`` opened read-only)
+    makes the relay one-way: what the other side sends towards it is read
+    and dropped, with a log line, so that the other side never blocks on
+    output nobody takes. (The alternatives: refusing such a side, which
+    forbids sending a file to a program that also talks back; or failing at
+    the first byte towards it, which cuts the useful direction short. socat
+    makes one-way an option, ``-u``; here the side says it.) A channel that
+    cannot be read is refused with ``ValueError``.
+
     Backpressure: while one side holds more than ``max_pending`` bytes not
     yet taken by the operating system, the other side is not read; reading
     resumes once all of them have gone. Memory stays bounded by about
@@ -238,7 +314,8 @@ class Relay:
 
     An endpoint error (a reset, a peer gone while data was still to be
     written) ends the relay; :meth:`run` reports it in
-    :attr:`RelayResult.error`. ``names`` label the sides in messages.
+    :attr:`RelayResult.error`; :meth:`close` does not linger for a side
+    whose answers nobody takes any more. ``names`` label the sides in messages.
     ``on_write_end`` is called with a channel once its write side has been
     shut down. The relay owns the channels: :meth:`close` closes them.
     """
@@ -262,6 +339,7 @@ class Relay:
             _Direction(f"{names[1]} -> {names[0]}", right, left),
         )
         self._error: str | None = None
+        self._closed = False
         self._started = time.monotonic()
         try:
             for direction in self._directions:
@@ -309,12 +387,30 @@ class Relay:
         forward, backward = self._directions
         return RelayResult(forward.moved, backward.moved, time.monotonic() - self._started, self._error)
 
-    def close(self) -> None:
-        """Close both channels, delivering what they still hold (each within
-        its close linger), and the poller. Idempotent."""
-        for direction in self._directions:
-            direction.source.close()
-        self._poller.close()
+    def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
+        """Close both channels and the poller, delivering what the channels
+        still hold within ``timeout`` seconds in all (``None``: no limit).
+
+        While that output goes out, both sides are still read, and what they
+        send is dropped: the relay has stopped, so it has nowhere to go. A
+        side that answers what it is sent (a child such as ``cat``) would
+        otherwise fill its way back to the relay, stop taking input, and
+        hold the close for the whole ``timeout``; read, it takes the rest at
+        once and sees its end. (``Channel.close()`` alone lingers without
+        reading, as asyncio's and Twisted's transports do: they cannot know
+        that the reply is unwanted; a relay that has stopped does.)
+        Idempotent.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self._drain(deadline)
+        finally:
+            for direction in self._directions:
+                direction.source.close(_remaining(deadline))
+            self._poller.close()
 
     def __enter__(self) -> Relay:
         return self
@@ -330,11 +426,33 @@ class Relay:
         forward, backward = self._directions
         return forward if channel is forward.source else backward
 
+    def _drain(self, deadline: float | None) -> None:
+        """Read both sides, dropping what they send, until neither holds
+        output or the deadline passes; the poller sends the output."""
+        for direction in self._directions:
+            if not direction.reading and not direction.ended:
+                self._poller.resume_reading(direction.source)
+                direction.reading = True
+        while any(direction.source.pending_output for direction in self._directions):
+            remaining = _remaining(deadline)
+            if remaining is not None and remaining <= 0:
+                return
+            # Bounded, so that output that went out is noticed: a poll
+            # reports what was read, not what was sent.
+            for data, channel in self._poller.poll(_DRAIN_TURN if remaining is None else min(remaining, _DRAIN_TURN)):
+                if not data:
+                    self._from(channel).ended = True
+
     def _pass_on(self, direction: _Direction, data: bytes) -> None:
+        if direction.dropping:
+            return
         try:
             direction.sink.write(data)
         except (EndpointClosedException, WriteBufferFullError) as err:
             self._fail(direction, f"{direction.name}: {len(data)} bytes could not be delivered ({err})")
+        except NotImplementedError:
+            direction.dropping = True
+            _LOG.info("%s: the destination can only be read; what comes this way is dropped", direction.name)
         else:
             direction.moved += len(data)
 
@@ -364,6 +482,8 @@ class Relay:
 
     def _pass_on_end(self, direction: _Direction) -> None:
         direction.done = True
+        if direction.dropping:
+            return  # nothing was passed on, so there is no end to pass
         try:
             # Nothing is pending, so this does not wait.
             direction.sink.shutdown_write()
@@ -382,6 +502,14 @@ class Relay:
         if self._error is None:
             self._error = message
         direction.done = True
+
+
+# Longest wait of one poll while Relay.close() drains the channels.
+_DRAIN_TURN = 0.05
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _end_cause(channel: Channel) -> BaseException | None:
@@ -554,16 +682,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_RELAY_MAX_PENDING,
         help="stop reading a side while the other holds more than this unsent (default: %(default)s)",
     )
+    relay.add_argument(
+        "--cafile",
+        metavar="FILE",
+        type=_readable_file,
+        help="trust the CA certificates in FILE (PEM) for tls: addresses, besides the system's",
+    )
+    _add_certificate_options(relay, "tls-listen:")
 
     hub = commands.add_parser(
         "hub",
         help="send every line from one client to all the others",
         description="Listen on ADDRESS and send every complete line from one client to all the others. "
         "SIGINT or SIGTERM stops it cleanly.",
-        epilog="examples:\n  channels hub unix:chat.sock\n  channels hub tcp:127.0.0.1:7000 --max-line 4096\n",
+        epilog="examples:\n  channels hub unix:chat.sock\n  channels hub tcp:127.0.0.1:7000 --max-line 4096\n"
+        "  channels hub tls:0.0.0.0:7001 --cert hub.pem --key hub.key\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    hub.add_argument("address", metavar="ADDRESS", type=_hub_address, help="unix:PATH or tcp:HOST:PORT")
+    hub.add_argument(
+        "address", metavar="ADDRESS", type=_hub_address, help="unix:PATH, tcp:HOST:PORT or tls:HOST:PORT (with --cert)"
+    )
     hub.add_argument(
         "--max-line",
         metavar="N",
@@ -584,7 +722,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="info",
         help="what to log on stderr: info shows clients joining and leaving (default: %(default)s)",
     )
+    _add_certificate_options(hub, "tls:")
     return parser
+
+
+def _add_certificate_options(parser: argparse.ArgumentParser, kind: str) -> None:
+    parser.add_argument(
+        "--cert",
+        metavar="FILE",
+        type=_readable_file,
+        help=f"the certificate chain (PEM) a {kind} address serves, with its key unless --key is given",
+    )
+    parser.add_argument("--key", metavar="FILE", type=_readable_file, help="the private key (PEM) of --cert")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -598,38 +747,99 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help, --version, or a usage error
         return stop.code if isinstance(stop.code, int) else 2
+    problem = _check_hub(args) if args.command == "hub" else _check_relay(args)
+    if problem is not None:
+        return _usage_error(args.command, problem)
     if args.command == "hub":
-        if args.max_pending <= args.max_line:
-            return _usage_error("hub", f"--max-pending ({args.max_pending}) must exceed --max-line")
         level = getattr(logging, args.log_level.upper())
     else:
         level = logging.INFO if args.verbose else logging.WARNING
     with _logging_to_stderr(level):
-        try:
-            if args.command == "hub":
-                return _run_hub(args)
-            return _run_relay(args)
-        except ValueError as err:
-            return _usage_error(args.command, str(err))
-        except KeyboardInterrupt:
-            return 130
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; every error ends as an exit status and one line."""
+    try:
+        if args.command == "hub":
+            return _run_hub(args)
+        return _run_relay(args)
+    except _BAD_ARGUMENT as err:
+        return _usage_error(args.command, _one_line(err))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:
+        # The promise is one line, never a traceback: whatever escaped is
+        # reported as an endpoint error, with its type for a bug report;
+        # --log-level debug (hub) logs the traceback too.
+        _LOG.debug("unexpected error", exc_info=True)
+        return _endpoint_error(args.command, f"{type(err).__name__}: {_one_line(err)}")
+
+
+#: What a malformed address or option raises, from argparse's checks or the
+#: library's: exit 2. (OverflowError: a number too large for the system.)
+_BAD_ARGUMENT = (ValueError, TypeError, OverflowError)
+
+#: What an endpoint that cannot be opened raises: exit 1. ``ssl.SSLError``
+#: is an ``OSError``; a failed TLS handshake is an EndpointClosedException
+#: (a ``ChannelError``) with the ``ssl`` error as its cause;
+#: NotImplementedError for what this platform lacks (pseudo-terminals).
+_ENDPOINT_FAILURE = (OSError, ChannelError, NotImplementedError)
+
+
+def _check_relay(args: argparse.Namespace) -> str | None:
+    """What is wrong with the relay's options together, if anything."""
+    kinds = {endpoint.address.partition(":")[0].lower() for endpoint in (args.a, args.b) if not endpoint.listening}
+    serves_tls = any(
+        endpoint.listening and endpoint.address.lower().startswith("tls:") for endpoint in (args.a, args.b)
+    )
+    if args.cafile is not None and "tls" not in kinds:
+        return "--cafile is for tls:HOST:PORT addresses, and none is given"
+    if serves_tls and args.cert is None:
+        return "a tls-listen: address needs --cert (and --key unless the key is in the same file)"
+    if args.cert is not None and not serves_tls:
+        return "--cert is for tls-listen: addresses, and none is given"
+    return _check_key(args)
+
+
+def _check_hub(args: argparse.Namespace) -> str | None:
+    """What is wrong with the hub's options together, if anything."""
+    if args.max_pending <= args.max_line:
+        return f"--max-pending ({args.max_pending}) must exceed --max-line"
+    serves_tls = args.address.lower().startswith("tls:")
+    if serves_tls and args.cert is None:
+        return "a tls: address needs --cert (and --key unless the key is in the same file)"
+    if args.cert is not None and not serves_tls:
+        return "--cert is for a tls: address"
+    return _check_key(args)
+
+
+def _check_key(args: argparse.Namespace) -> str | None:
+    if args.key is not None and args.cert is None:
+        return "--key goes with --cert"
+    return None
 
 
 def _run_relay(args: argparse.Namespace) -> int:
     a: Endpoint = args.a
     b: Endpoint = args.b
-    try:
-        with contextlib.ExitStack() as opened:
-            left = open_endpoint(a)
-            opened.callback(left.abort)
-            right = open_endpoint(b)
-            opened.callback(right.abort)
-            relay = Relay(
-                left, right, max_pending=args.max_pending, names=(a.text, b.text), on_write_end=_stdio_ender(a, b)
-            )
-            opened.pop_all()
-    except OSError as err:
-        return _endpoint_error("relay", str(err))
+    tls = TLSFiles(cafile=args.cafile, certfile=args.cert, keyfile=args.key)
+    with contextlib.ExitStack() as opened:
+        channels = []
+        for endpoint in (a, b):
+            try:
+                channel = open_endpoint(endpoint, tls)
+            except _BAD_ARGUMENT as err:
+                return _usage_error("relay", _naming(endpoint, err))
+            except _ENDPOINT_FAILURE as err:
+                return _endpoint_error("relay", _naming(endpoint, err))
+            opened.callback(channel.abort)
+            channels.append(channel)
+        left, right = channels
+        relay = Relay(
+            left, right, max_pending=args.max_pending, names=(a.text, b.text), on_write_end=_stdio_ender(a, b)
+        )
+        opened.pop_all()
     with relay:
         result = relay.run()
     if args.verbose:
@@ -651,10 +861,11 @@ def _print_summary(a: Endpoint, b: Endpoint, result: RelayResult) -> None:
 
 
 def _run_hub(args: argparse.Namespace) -> int:
+    options = {"certfile": args.cert, "keyfile": args.key} if args.cert is not None else {}
     try:
-        server = listen(args.address)
-    except OSError as err:
-        return _endpoint_error("hub", str(err))
+        server = listen(args.address, **options)
+    except _ENDPOINT_FAILURE as err:
+        return _endpoint_error("hub", _naming(Endpoint(args.address, args.address, listening=True), err))
     path = server.getsockname() if server.family == socket.AF_UNIX else None
     own_file = _identity(path)
     hub = Hub(server, max_line=args.max_line, max_pending=args.max_pending)
@@ -713,6 +924,29 @@ def _logging_to_stderr(level: int) -> Iterator[None]:
         logger.setLevel(previous)
 
 
+def _naming(endpoint: Endpoint, err: BaseException) -> str:
+    """``err`` in one line that names ``endpoint`` and, for a TLS failure, says why.
+
+    A failed TLS handshake is an EndpointClosedException whose message is
+    about the channel; the words that matter (such as "certificate verify
+    failed: self-signed certificate") are its ``ssl`` cause's.
+    """
+    message = _one_line(err)
+    cause = err.__cause__
+    ssl = sys.modules.get("ssl")
+    if ssl is not None and isinstance(cause, ssl.SSLCertVerificationError):
+        message = f"the TLS certificate does not verify: {cause.verify_message or cause.reason}"
+    elif ssl is not None and isinstance(cause, ssl.SSLError):
+        message = f"TLS failed: {_one_line(cause)}"
+    if endpoint.text in message or endpoint.address in message:
+        return message
+    return f"{endpoint.text}: {message}"
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def _endpoint_error(command: str, message: str) -> int:
     print(f"channels {command}: error: {message}", file=sys.stderr)
     return 1
@@ -732,8 +966,18 @@ def _endpoint_argument(text: str) -> Endpoint:
 
 
 def _hub_address(text: str) -> str:
-    if text.partition(":")[0].lower() not in ("unix", "tcp"):
-        raise argparse.ArgumentTypeError(f"a hub listens on unix:PATH or tcp:HOST:PORT, not {text!r}")
+    if text.partition(":")[0].lower() not in ("unix", "tcp", "tls"):
+        raise argparse.ArgumentTypeError(f"a hub listens on unix:PATH, tcp:HOST:PORT or tls:HOST:PORT, not {text!r}")
+    return text
+
+
+def _readable_file(text: str) -> str:
+    """A file that can be read, checked now: a missing certificate is a bad argument, named."""
+    try:
+        with open(text, "rb"):
+            pass
+    except OSError as err:
+        raise argparse.ArgumentTypeError(f"cannot read {text!r}: {err.strerror}") from None
     return text
 
 
