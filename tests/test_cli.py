@@ -24,7 +24,7 @@ import pytest
 import trustme
 
 from channels import Channel, EndpointClosedException, PipeChannel, ProcessChannel, SocketChannel, connect, listen
-from channels.cli import Endpoint, Hub, Relay, main, parse_endpoint
+from channels.cli import Endpoint, Hub, Relay, main, open_endpoint, parse_endpoint
 from channels.testing import TestChannel
 
 from .helpers import WAIT, read_lines, read_to_end, wait_until
@@ -919,6 +919,11 @@ def test_a_certificate_that_does_not_verify_is_one_line_naming_the_address_and_w
     assert line.startswith(f"channels relay: error: {address}: ")
     assert "certificate" in line
     assert "local issuer" in line  # OpenSSL's reason: the CA is unknown
+
+
+def test_a_tls_listen_endpoint_without_a_certificate_is_refused_before_listening() -> None:
+    with pytest.raises(ValueError, match="--cert"):
+        open_endpoint(parse_endpoint("tls-listen:127.0.0.1:0"))
 
 
 def test_tls_listen_serves_one_client_with_the_given_certificate(certificates: Certificates, tmp_path: Path) -> None:

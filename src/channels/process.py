@@ -266,7 +266,7 @@ class ProcessChannel(PipeChannel):
             os.killpg(self._process.pid, sig)
         except ProcessLookupError:
             self._group = False
-        except PermissionError:
+        except PermissionError:  # pragma: no cover - root may signal any process
             # Members remain, but none that we may signal (a set-uid
             # program): out of our reach for good, so let it be.
             _LOG.warning("%r: what is left of its process group may not be signalled by us", self)
@@ -304,7 +304,7 @@ class ProcessChannel(PipeChannel):
         if self._group and self._process.returncode is not None:
             with contextlib.suppress(ChildProcessError):
                 while os.waitpid(-self._process.pid, os.WNOHANG)[0]:
-                    pass
+                    pass  # pragma: no cover - only a process that adopts orphans (init, a subreaper) has any
         return self._signal_group(0)
 
     def _release(self) -> None:
