@@ -8,6 +8,8 @@ references.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 from pathlib import Path
 
@@ -15,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 import channels  # noqa: E402
+
+_MODULES = [module.name for module in pkgutil.iter_modules(channels.__path__) if not module.name.startswith("__")]
 
 project = "io-channels"
 author = "The io-channels maintainers"
@@ -34,11 +38,10 @@ exclude_patterns = ["_build"]
 nitpicky = True
 default_role = "code"
 highlight_language = "python"
-pygments_style = "sphinx"
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"members": True}
 # The standard library's names have no page here: its inventory would have
 # to be fetched at build time (intersphinx), and the build must work
 # offline. Only names of standard modules are excused; a reference to one of
@@ -79,11 +82,12 @@ def _resolve_in_package(app, env, node, contnode):  # type: ignore[no-untyped-de
     parts = target.split(".")
     # channels.poller.Poller.add_server is documented as channels.Poller.add_server.
     candidates = [".".join(["channels", *parts[i:]]) for i in range(len(parts))]
-    candidates += [f"{name}.{target}" for name in sorted(sys.modules) if name.startswith("channels.")]
+    candidates += [f"channels.{name}.{target}" for name in _MODULES]
     owner = node.get("py:class")
     module = node.get("py:module")
     if owner and module:
-        cls = getattr(sys.modules.get(module), owner.split(".")[0], None)
+        # Imported here: an incremental build may not have read that page.
+        cls = getattr(importlib.import_module(module), owner.split(".")[0], None)
         for base in getattr(cls, "__mro__", ())[1:]:
             if base.__module__.startswith("channels"):
                 candidates.append(f"channels.{base.__name__}.{target}")
