@@ -30,6 +30,12 @@ unit: $(STAMP) sysdeps
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report
 
+## docs: the documentation site, warnings as errors and nitpicky references,
+## into docs/_build/html (`make test` builds it too, into a temporary folder)
+.PHONY: docs
+docs: $(STAMP) sysdeps
+	$(BIN)/python -m sphinx -W --keep-going -n -q -b html docs docs/_build/html
+
 ## sysdeps: socat and nc, the programs the command-line tests talk to; installed
 ## with apt-get when running as root, else the tests that need them skip
 sysdeps:
@@ -39,6 +45,14 @@ sysdeps:
 			|| echo "notice: installing socat and netcat-openbsd failed; the tests that need them will skip"; \
 	else \
 		echo "notice: socat or nc is missing; install socat and netcat-openbsd, or the tests that need them skip"; \
+	fi
+	@# Graphviz's dot draws the docs' diagram; the docs test fails without it when run as root.
+	@if command -v dot >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && apt-get install -y -qq graphviz) \
+			|| echo "notice: installing graphviz failed; the docs build test will fail"; \
+	else \
+		echo "notice: Graphviz's dot is missing; install graphviz, or the docs build test skips"; \
 	fi
 
 ## demo: `channels hub` on a Unix socket and two `channels relay` clients talking through it

@@ -3,7 +3,11 @@
 The hub is a ``Poller`` serving a Unix socket in a temporary folder: every
 complete line from one client goes to all the others. Two clients connect,
 greet each other, and leave; the transcript shows each line as it crosses
-the hub. Run it with ``make demo``; it exits 0 and leaves nothing behind.
+the hub. The hub's ``Poller(buffering="line")`` is what the clients it
+accepts get; the two client channels are made line-buffered themselves.
+Run it with ``python examples/line_hub.py`` (``make demo`` runs the command-
+line version, ``examples/cli_demo.py``); it exits 0 and leaves nothing
+behind.
 """
 
 from __future__ import annotations

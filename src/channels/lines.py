@@ -32,7 +32,7 @@ class LineChannel(Channel):
 
     Exactly what ``buffering='line'`` does on the other constructors: see
     :meth:`Channel.read`. ``max_line_length`` bounds a line, not counting
-    its ``b'\n'`` (default :data:`~channels.DEFAULT_MAX_LINE_LENGTH`, 1 MiB;
+    its ``b'\\n'`` (default :data:`~channels.DEFAULT_MAX_LINE_LENGTH`, 1 MiB;
     ``None`` for no bound); a longer one is discarded as it arrives and
     raises :class:`LineTooLongError` once, in its place. ``write``,
     ``flush``, ``close`` and ``get_fd`` go to the wrapped channel, which the

@@ -141,6 +141,8 @@ class Poller:
     def register(self, channel: Channel) -> None:
         """Watch ``channel`` for reading; doing it twice is harmless.
 
+        The channel keeps its own ``buffering``, ``max_line_length`` and
+        ``max_pending``: the poller's apply only to the clients it accepts.
         Raises ``ValueError`` if the channel cannot be read, if another
         channel or server is registered on its descriptor, or if it is
         registered with another poller; :class:`EndpointClosedException` if
