@@ -54,7 +54,8 @@ def connect(address: str, **options: Any) -> Channel:
     brackets: ``tcp:[::1]:8000``) and ``unix:PATH`` connect a
     :class:`SocketChannel`; the call blocks until the connection is made, at
     most ``timeout`` seconds (an option; default ``None``, the OS's own
-    limit). ``exec:COMMAND LINE`` starts a :class:`ProcessChannel`: the
+    limit). A TCP channel has ``TCP_NODELAY`` set unless ``nodelay=False``
+    (see :class:`SocketChannel`). ``exec:COMMAND LINE`` starts a :class:`ProcessChannel`: the
     command line is split as a POSIX shell would (``shlex.split``), but no
     shell runs it; ``cwd``, ``env``, ``stderr``, ``new_process_group`` and
     ``terminate_timeout`` go to the constructor. ``pty:COMMAND LINE``, split
@@ -203,7 +204,7 @@ def _unreachable(address: str, err: OSError) -> OSError:
 
 
 def _connect_tcp(address: str, host: str, port: int, options: dict[str, Any]) -> Channel:
-    _only(address, options, ("timeout", *_CHANNEL_OPTIONS))
+    _only(address, options, ("timeout", "nodelay", *_CHANNEL_OPTIONS))
     timeout = options.pop("timeout", None)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
