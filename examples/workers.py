@@ -85,8 +85,8 @@ def supervise(
     With ``join`` (a ``tcp:HOST:PORT`` address of ``listener``'s port, which
     was made with ``reuse_port=True``), the first worker serves ``listener``
     and each other one a listener of its own on ``join``; without it, they all
-    share ``listener``. Prints ``listening on ANNOUNCE with N workers`` once
-    all serve. Returns the exit code.
+    share ``listener``. Prints ``announce`` once all serve. Returns the exit
+    code.
     """
     ready_read, ready_write = os.pipe()
     # Blocked until each process has its own handlers: a signal that comes
@@ -128,7 +128,8 @@ def supervise(
     signal.pthread_sigmask(signal.SIG_UNBLOCK, (*STOP_SIGNALS, *stop_signals))
 
     if _count_ready(ready_read, workers, timeout=30.0) == workers:
-        print(f"listening on {announce} with {workers} workers", flush=True)
+        if announce is not None:
+            print(announce, flush=True)
         systemd.notify("READY=1")
     else:
         failed = True
@@ -174,12 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         host, port = listener.getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
         join: str | None = f"tcp:{host}:{port}"
-        announce = join
+        where = join
     else:
         listener = listen(args.address)
         join = None
-        announce = f"{args.address} ({listener.getsockname()})"
-    return supervise(listener, args.workers, join=join, announce=announce)
+        where = f"{args.address} ({listener.getsockname()})"
+    return supervise(listener, args.workers, join=join, announce=f"listening on {where} with {args.workers} workers")
 
 
 if __name__ == "__main__":
