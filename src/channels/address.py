@@ -56,8 +56,9 @@ def connect(address: str, **options: Any) -> Channel:
     :class:`SocketChannel`; the call blocks until the connection is made, at
     most ``timeout`` seconds (an option; default ``None``, the OS's own
     limit). A TCP channel has ``TCP_NODELAY`` set unless ``nodelay=False``
-    (see :class:`SocketChannel`). ``exec:COMMAND LINE`` starts a :class:`ProcessChannel`: the
-    command line is split as a POSIX shell would (``shlex.split``), but no
+    (see :class:`SocketChannel`). ``exec:COMMAND LINE`` starts a
+    :class:`ProcessChannel`: the command line is split as a POSIX shell
+    would (``shlex.split``), but no
     shell runs it; ``cwd``, ``env``, ``stderr``, ``new_process_group`` and
     ``terminate_timeout`` go to the constructor. ``pty:COMMAND LINE``, split
     alike, starts a :class:`PtyProcessChannel`: the program runs on a new
