@@ -57,7 +57,24 @@ def cpu_seconds(pid: int | None = None) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         # The command name (field 2) may contain spaces; it ends at the last ')'.
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    # A server of several processes (examples/workers.py) works in its
+    # children: count theirs too, while they run.
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK + sum(_children_cpu_seconds(pid))
+
+
+def _children_cpu_seconds(pid: int) -> list[float]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            pids = [int(child) for child in children.read().split()]
+    except OSError:  # no such file on kernels without CONFIG_PROC_CHILDREN
+        return []
+    seconds = []
+    for child in pids:
+        try:
+            seconds.append(cpu_seconds(child))
+        except OSError:  # it has just exited
+            continue
+    return seconds
 
 
 def busy_cpu_seconds() -> float:

@@ -29,7 +29,14 @@ IMPLS = (
     "uvloop_protocol",
     "tornado_iostream",
     "twisted_linereceiver",
+    "channels_workers_1",
+    "channels_workers_2",
 )
+
+#: Servers of several processes: ``examples/workers.py`` with that many
+#: workers. Their listener is made with SO_REUSEPORT so that every worker can
+#: have one of its own on the port, and they are not pinned to one CPU.
+WORKERS = {"channels_workers_1": 1, "channels_workers_2": 2}
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
@@ -48,6 +55,10 @@ def main() -> None:
     raise_nofile()
     listener = socket.socket(fileno=args.fd)
     listener.setblocking(False)  # as every framework's own bind helper leaves it
+    if args.impl in WORKERS:
+        module = importlib.import_module("servers.channels_workers")
+        module.serve(listener, args.seconds, WORKERS[args.impl])
+        return
     module = importlib.import_module(f"servers.{args.impl}")
     if args.impl != "twisted_linereceiver":  # the reactor handles SIGTERM itself
         signal.signal(signal.SIGTERM, _stop)

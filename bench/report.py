@@ -273,6 +273,13 @@ def markdown(result: dict[str, Any]) -> str:
             if cell["client_busy_share"] is not None and cell["client_busy_share"] > 0.8
         ]
         foreign = [c["foreign_cpus"] for lv in echo.values() for c in lv.values() if c["foreign_cpus"] is not None]
+        if any(impl.startswith("channels_workers_") for impl in result["echo"]["impls"]):
+            out += [
+                "",
+                "channels_workers_N is `examples/workers.py` with N worker processes, each a line poller as "
+                "channels_line on a `reuse_port` listener of its own; measured at 1000x4 only, not pinned "
+                "(the load generator still is), its CPU time summed over the workers.",
+            ]
         out += [
             "",
             _disturbance(foreign),

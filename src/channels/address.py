@@ -13,6 +13,7 @@ import errno
 import fcntl
 import importlib
 import ipaddress
+import math
 import os
 import re
 import shlex
@@ -33,7 +34,7 @@ _CONNECT_FORMS = (
     "tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, exec:COMMAND LINE, stdio, fd:N, fd:IN,OUT, tls:HOST:PORT, "
     "pty:COMMAND LINE"
 )
-_LISTEN_FORMS = "tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, tls:HOST:PORT"
+_LISTEN_FORMS = "tcp:HOST:PORT, tcp:[IPV6]:PORT, unix:PATH, tls:HOST:PORT, fd:N, systemd, systemd:NAME"
 
 # Options every channel constructor takes.
 _CHANNEL_OPTIONS = ("buffering", "max_line_length", "max_pending")
@@ -54,8 +55,10 @@ def connect(address: str, **options: Any) -> Channel:
     brackets: ``tcp:[::1]:8000``) and ``unix:PATH`` connect a
     :class:`SocketChannel`; the call blocks until the connection is made, at
     most ``timeout`` seconds (an option; default ``None``, the OS's own
-    limit). ``exec:COMMAND LINE`` starts a :class:`ProcessChannel`: the
-    command line is split as a POSIX shell would (``shlex.split``), but no
+    limit). A TCP channel has ``TCP_NODELAY`` set unless ``nodelay=False``
+    (see :class:`SocketChannel`). ``exec:COMMAND LINE`` starts a
+    :class:`ProcessChannel`: the command line is split as a POSIX shell
+    would (``shlex.split``), but no
     shell runs it; ``cwd``, ``env``, ``stderr``, ``new_process_group`` and
     ``terminate_timeout`` go to the constructor. ``pty:COMMAND LINE``, split
     alike, starts a :class:`PtyProcessChannel`: the program runs on a new
@@ -100,6 +103,23 @@ def listen(address: str, **options: Any) -> socket.socket:
     ``certfile`` and ``keyfile``). ``backlog`` (default
     :data:`DEFAULT_BACKLOG`) bounds the connections waiting to be accepted.
 
+    ``tcp:`` also takes ``reuse_port=True`` (``SO_REUSEPORT``: several
+    sockets, in one process or several, listen on the same port and the
+    kernel spreads the connections among them) and ``keepalive=``: ``True``
+    probes idle connections after the system's idle time (two hours on
+    Linux), a number of seconds probes after that many idle seconds and
+    again every that many, so that a peer that vanished is noticed (its
+    channel ends) rather than held forever. Clients accepted from the
+    socket inherit the setting.
+
+    ``fd:N`` adopts an inherited listening socket on descriptor ``N``;
+    ``systemd`` adopts the one listening socket systemd passed to this
+    service, and ``systemd:NAME`` the one named ``NAME``
+    (``FileDescriptorName=``; see :mod:`channels.systemd`). The socket
+    returned owns the descriptor and makes it non-inheritable; ``ValueError``
+    if the descriptor is not open or not a listening stream socket, or if
+    systemd passed no such socket.
+
     A Unix socket file is created with mode 0600 (only this user may
     connect) and never exists with a wider one. A socket file left by a
     server that is gone is replaced; one where a server still answers is
@@ -108,9 +128,11 @@ def listen(address: str, **options: Any) -> socket.socket:
     the next ``listen()`` on it replaces it.
 
     Raises ``ValueError`` for a malformed address or one that cannot be
-    listened on (``exec:``, ``pty:``, ``stdio``, ``fd:``), ``TypeError`` for an option
+    listened on (``exec:``, ``pty:``, ``stdio``, ``fd:IN,OUT``), ``TypeError`` for an option
     the kind does not take.
     """
+    if _is_systemd(address):
+        return _listen_systemd(address, options)
     kind, rest = _split(address, "listen", _LISTEN_FORMS)
     if kind in ("tcp", "tls"):
         host, port = _host_port(address, rest, "listen", _LISTEN_FORMS)
@@ -118,12 +140,13 @@ def listen(address: str, **options: Any) -> socket.socket:
             tls = importlib.import_module(".tls", __package__)
             server: socket.socket = tls.listen_tls(host, port, **options)
             return server
-        _only(address, options, ("backlog",))
-        return _listen_tcp(address, host, port, options.get("backlog", DEFAULT_BACKLOG))
+        return _listen_tcp_with(address, host, port, options)
     if kind == "unix":
         _only(address, options, ("backlog",))
         path = _path(address, rest, "listen", _LISTEN_FORMS)
         return _listen_unix(address, path, options.get("backlog", DEFAULT_BACKLOG))
+    if kind == "fd":
+        return _listen_fd(address, rest, options)
     raise _malformed(address, f"{kind} addresses cannot be listened on", "listen", _LISTEN_FORMS)
 
 
@@ -203,7 +226,7 @@ def _unreachable(address: str, err: OSError) -> OSError:
 
 
 def _connect_tcp(address: str, host: str, port: int, options: dict[str, Any]) -> Channel:
-    _only(address, options, ("timeout", *_CHANNEL_OPTIONS))
+    _only(address, options, ("timeout", "nodelay", *_CHANNEL_OPTIONS))
     timeout = options.pop("timeout", None)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
@@ -289,13 +312,143 @@ def _pipe_channel(
 # -- listening -----------------------------------------------------------------
 
 
-def _listen_tcp(address: str, host: str, port: int, backlog: int) -> socket.socket:
+def _listen_tcp(address: str, host: str, port: int, backlog: int, *, reuse_port: bool = False) -> socket.socket:
     try:
         # A name may stand for IPv6 or IPv4 addresses; listen on the first.
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-        return socket.create_server((host, port), family=family, backlog=backlog)
+        return socket.create_server((host, port), family=family, backlog=backlog, reuse_port=reuse_port)
     except OSError as err:
         raise _unreachable(address, err) from err
+
+
+def _listen_tcp_with(address: str, host: str, port: int, options: dict[str, Any]) -> socket.socket:
+    """``listen('tcp:...')`` with its options: ``backlog``, ``reuse_port``, ``keepalive``."""
+    _only(address, options, ("backlog", "reuse_port", "keepalive"))
+    reuse_port = options.get("reuse_port", False)
+    if not isinstance(reuse_port, bool):
+        raise TypeError(f"{address!r}: reuse_port is True or False, not {reuse_port!r}")
+    keepalive = options.get("keepalive", False)
+    if not isinstance(keepalive, (bool, int, float)):
+        raise TypeError(f"{address!r}: keepalive is True, False or a number of seconds, not {keepalive!r}")
+    if not isinstance(keepalive, bool) and not 1 <= keepalive <= _MAX_KEEPALIVE:  # NaN fails too
+        raise ValueError(f"{address!r}: keepalive takes seconds from 1 to {_MAX_KEEPALIVE}, not {keepalive!r}")
+    # SO_REUSEPORT must be set before bind(): create_server() does it, and
+    # raises ValueError where the platform has no such option.
+    sock = _listen_tcp(address, host, port, options.get("backlog", DEFAULT_BACKLOG), reuse_port=reuse_port)
+    if keepalive is not False:
+        try:
+            _set_keepalive(sock, keepalive)
+        except BaseException:  # pragma: no cover - Linux takes every value let through
+            sock.close()
+            raise
+    return sock
+
+
+# TCP_KEEPIDLE's largest value on Linux.
+_MAX_KEEPALIVE = 32767
+
+
+def _set_keepalive(sock: socket.socket, keepalive: float) -> None:
+    """Keep-alive probes on the clients of the listening socket ``sock``.
+
+    Set on the listener, the options are copied to every socket it accepts
+    (Linux and the BSDs copy socket and TCP options at accept), so no
+    accepted client costs a system call more. asyncio does the same
+    (``create_server(keep_alive=True)``, Python 3.13); Go sets them on each
+    accepted connection instead, and Twisted and Tornado leave them to the
+    program. A number of seconds is both the idle time before the first
+    probe and the time between probes, as Go's ``KeepAlive`` is; the count
+    of unanswered probes after which the connection is dropped stays the
+    system's (9 on Linux).
+    """
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if keepalive is True:
+        return
+    seconds = max(1, math.ceil(keepalive))
+    # macOS calls the idle time TCP_KEEPALIVE.
+    idle = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)
+    if idle is None:  # pragma: no cover - not Linux
+        raise NotImplementedError("keepalive=SECONDS needs TCP_KEEPIDLE, which this platform does not have")
+    sock.setsockopt(socket.IPPROTO_TCP, idle, seconds)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, seconds)
+
+
+# -- inherited listening sockets -----------------------------------------------
+
+# Descriptors are C ints.
+_MAX_FD = 2**31 - 1
+
+
+def _listen_fd(address: str, rest: str, options: dict[str, Any]) -> socket.socket:
+    """``listen('fd:N')``: the listening socket this process inherited as ``N``.
+
+    Adopted, not duplicated (as ``connect('fd:N')`` owns its descriptors):
+    closing the socket closes ``N``, so the server really stops listening.
+    Twisted's ``adoptStreamPort``, Go's ``net.FileListener`` and
+    ``socket.fromfd()`` duplicate instead and leave the original open, a
+    second descriptor the program then has to close to stop listening.
+    """
+    _only(address, options, ())
+    if not _FD.fullmatch(rest) or int(rest) > _MAX_FD:
+        raise _malformed(address, "a listening descriptor is written fd:N", "listen", _LISTEN_FORMS)
+    fd = int(rest)
+    problem = _not_a_listener(fd)
+    if problem is not None:
+        raise ValueError(
+            f"{address!r} cannot be listened on: descriptor {fd} {problem}; listen() accepts {_LISTEN_FORMS}"
+        )
+    return _adopt_listener(fd)
+
+
+def _is_systemd(address: object) -> bool:
+    return isinstance(address, str) and (address.lower() == "systemd" or address[:8].lower() == "systemd:")
+
+
+def _listen_systemd(address: str, options: dict[str, Any]) -> socket.socket:
+    """``listen('systemd')``, ``listen('systemd:NAME')``: a socket systemd passed."""
+    _only(address, options, ())
+    systemd = importlib.import_module(".systemd", __package__)
+    _, colon, name = address.partition(":")
+    if colon and not name:
+        raise _malformed(address, "the socket's name is empty", "listen", _LISTEN_FORMS)
+    fd: int = systemd._take_one(address, name if colon else None)
+    problem = _not_a_listener(fd)
+    if problem is not None:
+        raise ValueError(f"{address!r}: descriptor {fd}, passed by systemd, {problem}")
+    return _adopt_listener(fd)
+
+
+def _is_listener(fd: int) -> bool:
+    """Whether ``fd`` is an open, listening stream socket."""
+    return _not_a_listener(fd) is None
+
+
+def _not_a_listener(fd: int) -> str | None:
+    """Why ``fd`` is not a listening stream socket, for an error message;
+    ``None`` if it is one."""
+    try:
+        # A socket object over the descriptor only to ask; detached at once,
+        # so that it never closes a descriptor we have not adopted.
+        probe = socket.socket(fileno=fd)
+    except OSError as err:
+        if err.errno == errno.ENOTSOCK:
+            return "is not a socket"
+        return f"is not open ({err.strerror})"
+    try:
+        if probe.type != socket.SOCK_STREAM:
+            return "is not a stream socket"
+        if not probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            return "is a stream socket that is not listening (call listen() on it first)"
+        return None
+    finally:
+        probe.detach()
+
+
+def _adopt_listener(fd: int) -> socket.socket:
+    """A ``socket.socket`` owning the listening descriptor ``fd``."""
+    sock = socket.socket(fileno=fd)  # family, type and protocol asked of the kernel
+    sock.set_inheritable(False)  # for this process only, as the sockets it makes itself
+    return sock
 
 
 def _listen_unix(address: str, path: str, backlog: int) -> socket.socket:
