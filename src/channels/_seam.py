@@ -24,13 +24,17 @@ written then holds the output (:meth:`ChannelPoller._hold_output`) instead of
 sending it; the poller sends what all channels hold when that iteration
 ends, so that what one turn writes to a channel leaves in one system call.
 Outside a turn a channel sends at once.
+
+Code that waits on a channel for its owner (``channels.aio``, a
+``LineChannel`` over another channel) uses what :class:`WaitedChannel` lists,
+and nothing else of it.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["ChannelPoller", "PolledChannel"]
+__all__ = ["ChannelPoller", "PolledChannel", "WaitedChannel"]
 
 
 class ChannelPoller(Protocol):
@@ -98,3 +102,24 @@ class PolledChannel(Protocol):
     def _poll_can_write(self) -> bool:
         """Whether output can still be sent (no write side shut down or failed):
         after its input ends, such a channel is kept for its output."""
+
+
+class WaitedChannel(Protocol):
+    """What code waiting on a channel for its owner may use of it: what to
+    wait for, and sending what is pending (``channels.aio``, and a
+    ``LineChannel`` over another channel of this package)."""
+
+    def _flush_pending(self) -> bool:
+        """Send what the descriptor takes now, without waiting; ``True`` if
+        nothing is left. Raises ``EndpointClosedException`` if the peer is gone."""
+
+    def _write_fd(self) -> int:
+        """The descriptor to watch for write readiness while output is pending."""
+
+    def _input_wait(self) -> tuple[int, int]:
+        """What a read waits for: a descriptor and ``select.POLLIN`` (or
+        ``POLLOUT``, for a TLS read that must write first)."""
+
+    def _output_wait(self) -> tuple[int, int]:
+        """What pending output waits for: a descriptor and ``select.POLLOUT``
+        (or ``POLLIN``, for a TLS write that waits for the peer's reply)."""

@@ -1,19 +1,28 @@
 """The :class:`Channel` contract, and the buffering every channel shares.
 
 A concrete channel says only how to move bytes through its descriptors, in
-four hooks:
+these hooks:
 
-``_read()``
+``_read()`` (abstract)
     One non-blocking read: the bytes available now, ``b''`` if none; raises
-    :class:`EndpointClosedException` at end of file or on an error.
+    :class:`EndpointClosedException` at end of file or on an error. A
+    subclass that defines ``read()``, ``write()`` or ``close()`` itself (the
+    original library's 0.1.1 style) need not define it.
 ``_send(buffers)``
     One non-blocking write of as much of ``buffers`` (a list of bytes-like
-    objects) as the descriptor takes; returns how many bytes it took. Raises
-    ``BlockingIOError`` if it took nothing, ``OSError`` if the peer is gone.
+    objects, to read but not to keep) as the descriptor takes; returns how
+    many bytes it took. Raises ``BlockingIOError`` if it took nothing,
+    ``OSError`` if the peer is gone. Without it, ``write()`` raises
+    ``NotImplementedError``.
 ``_release()``
     Closes the descriptors.
 ``get_fd()`` / ``_write_fd()``
     The descriptors to watch for reading and for writing.
+``_writable()`` (optional)
+    Whether the channel has somewhere to write to (``True``); a read-only
+    channel says ``False``, and ``write()`` raises ``NotImplementedError``.
+``_describe()`` (optional)
+    A few words naming the descriptors, for ``repr()``.
 ``_shutdown_write()`` (optional)
     Ends the write direction alone, so that the peer sees end of file (a
     socket's ``SHUT_WR``, closing a pipe's write end). Pending output has
@@ -23,9 +32,28 @@ four hooks:
     What pending output and ``read()`` wait for: a descriptor and
     ``POLLOUT`` or ``POLLIN``. Only a channel whose write can need a read
     first, or the reverse (TLS), says anything but the obvious.
+``_poll_flushed(done)`` (optional)
+    After the poller sent what it could (``done``: nothing is left), whether
+    it may stop watching write readiness. A channel whose read waits for
+    write readiness, or whose output waits for a read (TLS), says so.
+``_end_cleanly()`` (optional)
+    Called by ``close()`` once everything written was delivered, before the
+    descriptors are released: ends the protocol cleanly (TLS ``close_notify``).
+    Not called by ``abort()``, nor when output was dropped or the peer is gone.
 
-Everything else lives here, once: line splitting, the outgoing buffer, flush,
-close with linger, and the hand-off to a :class:`~channels.poller.Poller`.
+What a hook or a subclass may call, besides the public methods:
+``_flush_pending()`` (send what the descriptor takes now, without waiting;
+whether nothing is left), ``_write_failed(err)`` (the peer is gone: drop
+pending output, later writes raise), ``_queue_flush()`` and ``_queue_read()``
+(have the poller send output, or read input held in memory, at its next
+poll), ``_resume_output()`` (output that waited for something else than
+write readiness may move), ``_output_ending()`` (before a write side ends),
+``_shut(clean)`` (close now), and the public ``closed``, ``read_size`` and
+``pending_output``. The base's own state, under ``_ch_`` names, is its own.
+
+Everything else lives here, once: line splitting, the outgoing buffer
+(:class:`~channels.outbuffer.OutputBuffer`), flush, close with linger, and
+the hand-off to a :class:`~channels.poller.Poller` (``channels._seam``).
 
 Code written for the original library keeps working: a subclass that defines
 ``_read()`` (0.2 style) gets ``read()`` and line buffering from this class; a
@@ -37,19 +65,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 import select
 import time
 import warnings
-from abc import ABCMeta
-from collections.abc import Callable, Sequence
+from abc import ABCMeta, abstractmethod
+from collections.abc import Callable
 from itertools import repeat
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._seam import ChannelPoller
 from .errors import EndpointClosedException, WriteBufferFullError
+from .outbuffer import OutputBuffer, as_chunk
 from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
 
 #: What ``write()`` takes: any bytes-like object.
@@ -89,10 +117,6 @@ DEFAULT_MAX_PENDING = 64 * 1024 * 1024
 #: Seconds ``close()`` waits for pending output to leave before dropping it.
 DEFAULT_CLOSE_TIMEOUT = 5.0
 
-# The empty outgoing buffer that all idle channels share. A tuple, so that a
-# mistaken append fails loudly instead of writing into every channel.
-_NO_OUTPUT: list[bytes | memoryview] = ()  # type: ignore[assignment]
-
 
 class _SharedEmptySplitter(LineSplitter):
     """The empty splitter idle line channels share until their first bytes
@@ -115,21 +139,9 @@ def _empty_splitter(max_line_length: int | None) -> LineSplitter:
     return splitter
 
 
-# Pending output up to this size, in several chunks, is joined into one
-# before it is sent: copying that little costs less than the iovec that
-# sendmsg() and writev() build of the chunks (measured: four 64-byte lines
-# 2.35 against 2.71 µs, sixteen 3.0 against 4.2 µs). Larger output goes as
-# it is, never copied.
-_JOIN_LIMIT = 4096
-
 # Held writes beyond this go out at once instead of waiting for the next poll:
 # batching pays for small writes, and large ones should not pile up memory.
 _BATCH_LIMIT = 64 * 1024
-
-try:
-    _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024)
-except (AttributeError, ValueError, OSError):  # pragma: no cover - not Linux
-    _IOV_MAX = 16
 
 
 def check_buffering(buffering: str | None) -> Buffering:
@@ -141,7 +153,41 @@ def check_buffering(buffering: str | None) -> Buffering:
     raise ValueError(f"buffering must be 'line', 'bytes' or None, not {buffering!r}")
 
 
-class Channel(metaclass=ABCMeta):
+if TYPE_CHECKING:
+    # To a type checker ``_read`` is an ordinary method: a 0.1.1-style
+    # subclass, which defines read() instead, is concrete, and a checker
+    # cannot know the exception _ChannelType makes for it.
+    _F = TypeVar("_F")
+
+    def _abstract_hook(hook: _F) -> _F:
+        return hook
+else:
+    _abstract_hook = abstractmethod
+
+# The base's methods whose override makes a subclass one of the original
+# library's 0.1.1 style, which reads, writes and closes by itself.
+_OWN_STYLE_METHODS = ("read", "write", "close")
+
+
+class _ChannelType(ABCMeta):
+    """:class:`Channel`'s metaclass: ``ABCMeta``, except that ``_read`` is not
+    required of a subclass in the 0.1.1 style (one that overrides ``read()``,
+    ``write()`` or ``close()``): such a subclass never reaches the base's
+    ``read()``, and the original library let it be instantiated."""
+
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], /, **kwargs: Any) -> Any:
+        cls = super().__new__(mcls, name, bases, namespace, **kwargs)
+        base = _BASE.get("Channel")
+        own_style = base is not None and any(getattr(cls, m) is not getattr(base, m) for m in _OWN_STYLE_METHODS)
+        if own_style and "_read" in cls.__abstractmethods__:
+            cls.__abstractmethods__ = cls.__abstractmethods__ - {"_read"}
+        return cls
+
+
+_BASE: dict[str, type] = {}
+
+
+class Channel(metaclass=_ChannelType):
     """A non-blocking, bidirectional byte stream over file descriptors.
 
     ``buffering='line'`` makes ``read()`` return one line at a time (see
@@ -152,8 +198,7 @@ class Channel(metaclass=ABCMeta):
     __slots__ = (
         "__weakref__",
         "_ch_splitter",
-        "_ch_pending",
-        "_ch_pending_size",
+        "_ch_out",
         "_ch_closed",
         "_ch_eof",
         "_ch_write_error",
@@ -166,8 +211,7 @@ class Channel(metaclass=ABCMeta):
     )
 
     _ch_splitter: LineSplitter | None
-    _ch_pending: list[bytes | memoryview]
-    _ch_pending_size: int
+    _ch_out: OutputBuffer | None  # None while nothing is pending
     _ch_closed: bool | None  # None: never opened (see __new__)
     _ch_eof: EndpointClosedException | None
     _ch_write_error: BaseException | None
@@ -195,9 +239,9 @@ class Channel(metaclass=ABCMeta):
         channel._ch_splitter = None
         channel.max_pending = DEFAULT_MAX_PENDING
         channel._ch_read_size = DEFAULT_READ_SIZE
-        # Made when output first waits: an idle channel holds no list at all.
-        channel._ch_pending = _NO_OUTPUT
-        channel._ch_pending_size = 0
+        # Made when output first waits, dropped once it has left: an idle
+        # channel holds no buffer at all.
+        channel._ch_out = None
         channel._ch_eof = None
         channel._ch_write_error = None
         channel._ch_poller = None
@@ -272,7 +316,8 @@ class Channel(metaclass=ABCMeta):
     @property
     def pending_output(self) -> int:
         """Bytes written but not yet taken by the operating system."""
-        return self._ch_pending_size
+        out = self._ch_out
+        return 0 if out is None else out.size
 
     def get_fd(self) -> int:
         """A descriptor to watch with poll/epoll for reading.
@@ -344,7 +389,10 @@ class Channel(metaclass=ABCMeta):
             # One line written in a turn, what an echoing server does for
             # each line it reads: held for the turn's end (see
             # channels._seam) with the fewest checks that keep the rules.
-            total = self._ch_pending_size + len(data)
+            # Inlined rather than a call to _write_chunks(), whose argument
+            # checks and tuple cost 8% of bench/micro.py's write16.
+            out = self._ch_out
+            total = len(data) if out is None else out.size + len(data)
             if (
                 data
                 and total < _BATCH_LIMIT
@@ -353,12 +401,9 @@ class Channel(metaclass=ABCMeta):
                 and self._ch_write_error is None
                 and self._writable()
             ):
-                pending = self._ch_pending
-                if pending:
-                    pending.append(data)
-                else:
-                    self._ch_pending = [data]
-                self._ch_pending_size = total
+                if out is None:
+                    out = self._ch_out = OutputBuffer()
+                out.append(data)
                 if not self._ch_flush_queued:
                     self._ch_flush_queued = True
                     poller._hold_output(self)
@@ -367,42 +412,34 @@ class Channel(metaclass=ABCMeta):
 
     def _write_chunks(self, data: tuple[Buffer, ...]) -> None:
         """:meth:`write`'s general case: any chunks, at any time."""
-        if len(data) == 1 and type(data[0]) is bytes:
-            chunks: Sequence[bytes | memoryview] = data  # type: ignore[assignment]
-            size = len(data[0])
-            copy_needed = False
-        else:
-            chunks, size, copy_needed = _as_buffers(data)
+        chunks = [chunk for chunk in map(as_chunk, data) if chunk]  # all checked before any is kept
         if self._ch_closed or self._ch_write_error is not None or not self._writable():
             self._check_writable()
-        if not size:
+        if not chunks:
             return
-        if self._ch_pending_size + size > self.max_pending:
+        size = sum(map(len, chunks))
+        if self.pending_output + size > self.max_pending:
             raise WriteBufferFullError(
-                f"write of {size} bytes refused: {self._ch_pending_size} bytes are already "
+                f"write of {size} bytes refused: {self.pending_output} bytes are already "
                 f"pending and max_pending is {self.max_pending}; the peer is not reading"
             )
+        out = self._ch_out
+        if out is None:
+            out = self._ch_out = OutputBuffer()
+        out.extend(chunks)
         poller = self._ch_poller
-        if poller is not None and poller._turn_depth and self._ch_pending_size + size < _BATCH_LIMIT:
-            # Written in a turn: held for its end.
-            if copy_needed:
-                chunks = _owned(chunks)
-            self._queue_output(chunks)
-            self._ch_pending_size += size
-            if not self._ch_flush_queued:
-                self._ch_flush_queued = True
-                poller._hold_output(self)
-            return
-        self._queue_output(chunks)
-        self._ch_pending_size += size
         try:
-            self._flush_pending()
+            if poller is None or not poller._turn_depth or out.size >= _BATCH_LIMIT:
+                # Outside a turn (or too much for one): sent now, if the
+                # descriptor may take it.
+                self._send_if_writable(out, watched=poller is not None)
         finally:
-            if copy_needed:
-                self._own_tail(len(chunks))
-        if self._ch_pending and self._ch_poller is not None and not self._ch_flush_queued:
+            out.own()  # what is still held must not change with the caller's buffers
+        if self._ch_out is None:
+            return
+        if poller is not None and not self._ch_flush_queued:
             self._ch_flush_queued = True
-            self._ch_poller._hold_output(self)
+            poller._hold_output(self)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send pending output, waiting up to ``timeout`` seconds for the peer.
@@ -449,7 +486,7 @@ class Channel(metaclass=ABCMeta):
     def abort(self) -> None:
         """Close at once, dropping any pending output. Idempotent."""
         if self._ch_closed is False:  # not closed, nor never opened
-            self._shut()
+            self._shut(clean=False)
 
     def shutdown_write(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
         """End the write direction only: the peer sees end of file, and this
@@ -478,20 +515,19 @@ class Channel(metaclass=ABCMeta):
         if not self._writable():
             raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no write side to shut down")
         delivered = True
-        if self._ch_pending_size and self._ch_write_error is None:
+        if self.pending_output and self._ch_write_error is None:
             with contextlib.suppress(EndpointClosedException):  # the peer is gone: nothing more to deliver
                 delivered = self.flush(timeout)
-        if self._ch_poller is not None:
-            self._ch_poller._output_ended(self)  # before the hook may free the write descriptor
+        self._output_ending()  # before the hook may free the write descriptor
         self._shutdown_write()
         if not delivered:
             _LOG.warning(
                 "%r: shutting down dropped %d bytes the peer did not take within %ss",
                 self,
-                self._ch_pending_size,
+                self.pending_output,
                 timeout,
             )
-        self._drop_output()
+        self._ch_out = None
         self._ch_write_error = EndpointClosedException(f"{self!r} was shut down for writing")
 
     # -- waiting reads -----------------------------------------------------
@@ -610,6 +646,7 @@ class Channel(metaclass=ABCMeta):
 
     # -- hooks for concrete channels ---------------------------------------
 
+    @_abstract_hook
     def _read(self) -> bytes:
         """One non-blocking read; see the module docstring."""
         raise NotImplementedError(f"{type(self).__name__} cannot be read")
@@ -643,6 +680,15 @@ class Channel(metaclass=ABCMeta):
     def _shutdown_write(self) -> None:
         """End the write direction; see the module docstring."""
         raise NotImplementedError(f"{type(self).__name__} cannot shut down its write side alone")
+
+    def _poll_flushed(self, done: bool) -> bool:
+        """Whether the poller may stop watching write readiness after its
+        send; ``done``: nothing is left to send. See the module docstring."""
+        return done
+
+    def _end_cleanly(self) -> None:
+        """End the protocol before ``close()`` releases the descriptors; see
+        the module docstring."""
 
     # -- shared machinery ---------------------------------------------------
 
@@ -738,18 +784,24 @@ class Channel(metaclass=ABCMeta):
         return splitter
 
     def _poll_flush(self) -> bool:
-        """Send held output without waiting; ``True`` if nothing is left.
+        """Send held output without waiting; ``True`` if nothing is left
+        (then the poller stops watching write readiness; see
+        :meth:`_poll_flushed`).
 
         A peer that is gone is not an error here: the next ``write()`` will
         say so, and the read side reports the end.
         """
         self._ch_flush_queued = False
-        if self._ch_closed or self._ch_write_error is not None:
+        if self._ch_closed:
             return True
-        try:
-            return self._flush_pending()
-        except EndpointClosedException:
-            return True
+        done = True
+        if self._ch_write_error is None:
+            out = self._ch_out
+            # Asked by the poller at a turn's end or on write readiness: a
+            # full descriptor is checked, not sent to (see _send_if_writable).
+            with contextlib.suppress(EndpointClosedException):
+                done = self._flush_pending() if out is None else self._send_if_writable(out, watched=False)
+        return self._poll_flushed(done)
 
     def _poll_has_input(self) -> bool:
         """Whether input waits in memory; see ``channels._seam``."""
@@ -774,81 +826,105 @@ class Channel(metaclass=ABCMeta):
             ) from self._ch_write_error
 
     def _flush_pending(self) -> bool:
-        """Send what the descriptor takes now; ``True`` if nothing is left."""
-        while pending := self._ch_pending:  # _consume() replaces an emptied list
-            if len(pending) > 1 and self._ch_pending_size <= _JOIN_LIMIT:
-                pending = self._ch_pending = [b"".join(pending)]
-            if len(pending) <= _IOV_MAX:
-                buffers = pending
-                offered = self._ch_pending_size
-            else:
-                buffers = pending[:_IOV_MAX]
-                offered = sum(map(len, buffers))
+        """Send what the descriptor takes now, without waiting; ``True`` if
+        nothing is left. :class:`EndpointClosedException` if the peer is gone
+        (its error is kept: later writes raise it too)."""
+        out = self._ch_out
+        while out is not None:
             try:
-                sent = self._send(buffers)
+                sent = self._send(out.chunks_to_send())
             except (BlockingIOError, InterruptedError):
+                out.refuse()
                 return False
             except OSError as err:
                 raise self._write_failed(err) from err
-            if sent == self._ch_pending_size:  # all of it: the usual case, kept short
-                self._ch_pending = _NO_OUTPUT
-                self._ch_pending_size = 0
+            out.consume(sent)
+            if not out.size:
+                self._ch_out = None  # nothing pending: an idle channel holds no buffer
                 return True
-            self._consume(sent)
-            if sent < offered:
+            if out.refused:
                 return False
         return True
 
-    def _consume(self, sent: int) -> None:
-        """Drop ``sent`` bytes from the front of the pending output."""
-        pending = self._ch_pending
-        self._ch_pending_size -= sent
-        done = 0
-        for chunk in pending:
-            size = len(chunk)
-            if sent < size:
-                break
-            sent -= size
-            done += 1
-        if done == len(pending):
-            self._ch_pending = _NO_OUTPUT
-            return
-        del pending[:done]
-        if sent:
-            pending[0] = memoryview(pending[0])[sent:]
+    def _send_if_writable(self, out: OutputBuffer, *, watched: bool) -> bool:
+        """:meth:`_flush_pending`, unless the last send was refused and the
+        descriptor is not known to be writable again; ``True`` if nothing is
+        left. ``watched``: a poller watches write readiness for this channel
+        and sends when it comes.
 
-    def _own_tail(self, count: int) -> None:
-        """Copy the caller's mutable buffers among the last ``count`` pending
-        chunks: the caller may change them once ``write()`` returns."""
-        pending = self._ch_pending
-        for index in range(max(0, len(pending) - count), len(pending)):
-            chunk = pending[index]
-            if _may_change(chunk):
-                pending[index] = bytes(chunk)
+        A peer that stopped reading must not make every write cost a send
+        that can only fail (``EAGAIN`` from a ``sendmsg()`` of up to
+        ``IOV_MAX`` chunks, 25-35 times a write's cost). asyncio's
+        ``_SelectorSocketTransport.write()`` sends only when its buffer was
+        empty, and otherwise appends and leaves the sending to the loop's
+        writable callback; Tornado's ``IOStream.write()`` likewise calls
+        ``_handle_write()`` only when it is not already waiting for write
+        readiness. A registered channel does the same: its poller watches
+        write readiness and sends then. A channel on its own has no loop to
+        wait for it, yet promises that pending output leaves on its next
+        ``write()`` (SPEC 3.1): it asks the kernel instead, with a
+        zero-timeout ``poll()`` on one descriptor, which costs about one
+        short write, and sends only when the descriptor is writable. (Only a
+        refused send sets the mark: the first write to a full descriptor
+        still tries, and learns it.)
+        """
+        if out.refused and (watched or not _ready_now(*self._output_wait())):
+            return False
+        return self._flush_pending()
 
-    def _queue_output(self, chunks: Sequence[bytes | memoryview]) -> None:
-        if self._ch_pending:
-            self._ch_pending.extend(chunks)
-        else:
-            self._ch_pending = list(chunks)
-
-    def _drop_output(self) -> None:
-        self._ch_pending = _NO_OUTPUT
-        self._ch_pending_size = 0
-
-    def _write_failed(self, err: OSError) -> EndpointClosedException:
-        self._ch_write_error = err
-        self._drop_output()
+    def _write_failed(self, err: BaseException) -> EndpointClosedException:
+        """Record that the peer is gone: pending output is dropped, and every
+        later write raises :class:`EndpointClosedException` with the first
+        such error as its cause. Returns the exception to raise now."""
+        if self._ch_write_error is None:
+            self._ch_write_error = err
+        self._ch_out = None
         return EndpointClosedException(f"{self!r}: the peer is gone ({err})")
 
-    def _shut(self) -> None:
+    def _shut(self, clean: bool = True) -> None:
+        """Close now: drop pending output, tell the poller, release the
+        descriptors. ``clean`` (``close()``, not ``abort()``): a channel that
+        has delivered everything first ends its protocol (:meth:`_end_cleanly`)."""
+        if clean and self._ch_out is None and self._ch_write_error is None:
+            self._end_cleanly()
         self._ch_closed = True
-        self._drop_output()
+        self._ch_out = None
         if self._ch_eof is None:
             self._ch_eof = EndpointClosedException(f"{self!r} is closed")
         if self._ch_poller is not None:
             self._ch_poller._channel_closed(self)
         self._release()
+
+    def _queue_flush(self) -> None:
+        """Have the poller send pending output at its next turn's end or
+        poll, and watch write readiness for what is left; nothing when the
+        channel is not registered."""
+        if self._ch_poller is not None and not self._ch_flush_queued:
+            self._ch_flush_queued = True
+            self._ch_poller._hold_output(self)
+
+    def _queue_read(self) -> None:
+        """Input waits in memory, where ``poll()`` cannot see it: have the
+        poller read the channel at its next poll, without waiting."""
+        if self._ch_poller is not None:
+            self._ch_poller._hold_input(self)
+
+    def _resume_output(self) -> None:
+        """Output that waited for something other than write readiness (a
+        TLS handshake) may move now: send it, or have the poller send it."""
+        if self._ch_out is None:
+            return
+        if self._ch_poller is None:
+            with contextlib.suppress(EndpointClosedException):  # the next write() reports it
+                self._flush_pending()
+        else:
+            self._queue_flush()
+
+    def _output_ending(self) -> None:
+        """The write side is about to end: the poller stops watching write
+        readiness (before the write descriptor may be freed)."""
+        if self._ch_poller is not None:
+            self._ch_poller._output_ended(self)
 
     # -- conveniences -------------------------------------------------------
 
@@ -882,6 +958,8 @@ class Channel(metaclass=ABCMeta):
         return ""
 
 
+_BASE["Channel"] = Channel
+
 _PACKAGE = __name__.partition(".")[0]
 
 
@@ -896,51 +974,6 @@ def _again(end: EndpointClosedException) -> EndpointClosedException:
     again = EndpointClosedException(*end.args)
     again.__cause__ = end.__cause__
     return again
-
-
-def _as_buffers(data: tuple[Buffer, ...]) -> tuple[list[bytes | memoryview], int, bool]:
-    """Check ``write()``'s arguments before any of them is queued.
-
-    Returns the non-empty chunks (bytes as they are, anything else as a flat
-    byte view), their total size, and whether any view is of a mutable buffer
-    (which must be copied before ``write()`` returns, if it is kept).
-    """
-    chunks: list[bytes | memoryview] = []
-    size = 0
-    copy_needed = False
-    for item in data:
-        chunk: bytes | memoryview = item if type(item) is bytes else _byte_view(item)
-        if chunk:
-            copy_needed = copy_needed or _may_change(chunk)
-            chunks.append(chunk)
-            size += len(chunk)
-    return chunks, size, copy_needed
-
-
-def _owned(chunks: Sequence[bytes | memoryview]) -> list[bytes | memoryview]:
-    """``chunks`` with views of mutable buffers replaced by copies."""
-    return [bytes(chunk) if _may_change(chunk) else chunk for chunk in chunks]
-
-
-def _may_change(chunk: bytes | memoryview) -> bool:
-    """Whether ``chunk`` is a view of a buffer the caller can still change.
-
-    A read-only view is not enough: ``memoryview(bytearray).toreadonly()``
-    still shows the caller's later changes. Only bytes are immutable.
-    """
-    return type(chunk) is memoryview and type(chunk.obj) is not bytes
-
-
-def _byte_view(chunk: object) -> memoryview:
-    if isinstance(chunk, str):
-        raise TypeError("write() takes bytes-like objects, not str: encode the text first")
-    try:
-        view = memoryview(chunk)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"write() takes bytes-like objects, not {type(chunk).__name__}") from None
-    if view.ndim == 1 and view.itemsize == 1 and view.c_contiguous:
-        return view.cast("B") if view.format != "B" else view
-    return memoryview(view.tobytes())
 
 
 def _deadline_of(timeout: float | None) -> float | None:
@@ -988,6 +1021,13 @@ def _shown(pattern: bytes | re.Pattern[bytes]) -> str:
 
 def _kept(seen: bytearray) -> str:
     return f"; the {len(seen)} bytes that did are kept for read()" if seen else ""
+
+
+def _ready_now(fd: int, events: int) -> bool:
+    """Whether ``fd`` is ready for ``events`` now (or in error), without waiting."""
+    check = select.poll()
+    check.register(fd, events)
+    return bool(check.poll(0))
 
 
 def _wait_for(fd: int, events: int, timeout: float | None) -> bool:

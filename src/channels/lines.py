@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeGuard
 
+from ._seam import WaitedChannel
 from .base import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel, _is_ours
 from .errors import EndpointClosedException
 from .splitter import DEFAULT_MAX_LINE_LENGTH
@@ -61,22 +62,21 @@ class LineChannel(Channel):
 
     def get_fd(self) -> int:
         """The wrapped channel's descriptor for reading."""
-        if self._ch_closed:
+        if self.closed:
             raise EndpointClosedException(f"{self!r} is closed")
         return self._inner.get_fd()
 
     def write(self, *data: Buffer) -> None:
         """Write through the wrapped channel; see :meth:`Channel.write`."""
-        if self._ch_closed:
+        if self.closed:
             raise EndpointClosedException(f"{self!r} is closed")
         self._inner.write(*data)
-        if self._ch_poller is not None and not self._ch_flush_queued and self.pending_output:
-            self._ch_flush_queued = True
-            self._ch_poller._hold_output(self)
+        if self.pending_output:
+            self._queue_flush()
 
     def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
         """Close the wrapped channel; lines already received stay readable."""
-        if self._ch_closed:
+        if self.closed:
             return
         self._shut()
         if _is_native(self._inner):
@@ -86,9 +86,9 @@ class LineChannel(Channel):
 
     def abort(self) -> None:
         """Close the wrapped channel at once, dropping pending output."""
-        if self._ch_closed:
+        if self.closed:
             return
-        self._shut()
+        self._shut(clean=False)
         if _is_native(self._inner):
             self._inner.abort()
         else:
@@ -98,43 +98,47 @@ class LineChannel(Channel):
         """Shut down the wrapped channel's write side; see
         :meth:`Channel.shutdown_write`. ``NotImplementedError`` if the wrapped
         channel has no ``shutdown_write()``."""
-        if self._ch_closed:
+        if self.closed:
             raise EndpointClosedException(f"{self!r} is closed")
         shutdown = getattr(self._inner, "shutdown_write", None)
         if shutdown is None:
             raise NotImplementedError(f"{self._inner!r} cannot shut down its write side alone")
-        if self._ch_poller is not None:
-            self._ch_poller._output_ended(self)
+        self._output_ending()
         shutdown(timeout)
 
     def _read(self) -> bytes:
         data = self._inner.read()
         return data if type(data) is bytes else bytes(data)
 
+    # What a wrapped Channel of this package does for itself (sending,
+    # waiting) it is asked through the seam (channels._seam.WaitedChannel);
+    # any other object is only read, written and closed.
+
     def _flush_pending(self) -> bool:
         # Any Channel keeps its output in the base buffer (empty if it
         # overrides write() itself), so it is safe to flush that.
-        if isinstance(self._inner, Channel):
-            return self._inner._flush_pending()
-        return True
+        inner = _waited(self._inner)
+        return True if inner is None else inner._flush_pending()
 
     def _write_fd(self) -> int:
-        if isinstance(self._inner, Channel):
-            return self._inner._write_fd()
-        return self._inner.get_fd()
+        inner = _waited(self._inner)
+        return self._inner.get_fd() if inner is None else inner._write_fd()
 
     def _input_wait(self) -> tuple[int, int]:
-        if isinstance(self._inner, Channel):
-            return self._inner._input_wait()
-        return super()._input_wait()
+        inner = _waited(self._inner)
+        return super()._input_wait() if inner is None else inner._input_wait()
 
     def _output_wait(self) -> tuple[int, int]:
-        if isinstance(self._inner, Channel):
-            return self._inner._output_wait()
-        return super()._output_wait()
+        inner = _waited(self._inner)
+        return super()._output_wait() if inner is None else inner._output_wait()
 
     def _describe(self) -> str:
         return f"over {self._inner!r}"
+
+
+def _waited(channel: object) -> WaitedChannel | None:
+    """``channel`` as the seam's waited side, if it is a Channel of this package's making."""
+    return channel if isinstance(channel, Channel) else None
 
 
 def _is_native(channel: object) -> TypeGuard[Channel]:

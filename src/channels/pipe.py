@@ -101,7 +101,7 @@ class PipeChannel(Channel):
 
     def get_fd(self) -> int:
         """The faucet's descriptor; ``NotImplementedError`` if there is none."""
-        if self._ch_closed:
+        if self.closed:
             raise EndpointClosedException(f"{self!r} is closed")
         if self._in is None:
             return super().get_fd()
@@ -111,7 +111,7 @@ class PipeChannel(Channel):
         if self._in is None:
             return super()._read()
         try:
-            data = os.read(self._in.fd, self._ch_read_size)
+            data = os.read(self._in.fd, self.read_size)
         except BlockingIOError:
             return b""
         except OSError as err:

@@ -87,13 +87,13 @@ class SocketChannel(Channel):
 
     def get_fd(self) -> int:
         """The socket's descriptor."""
-        if self._ch_closed:
+        if self.closed:
             raise EndpointClosedException(f"{self!r} is closed")
         return self._fd
 
     def _read(self) -> bytes:
         try:
-            data = self._sock.recv(self._ch_read_size)
+            data = self._sock.recv(self.read_size)
         except (BlockingIOError, InterruptedError):
             return b""
         except OSError as err:
@@ -118,7 +118,7 @@ class SocketChannel(Channel):
         without ``SO_PEERCRED`` (only Linux is supported), and
         :class:`EndpointClosedException` once the channel is closed.
         """
-        if self._ch_closed:
+        if self.closed:
             raise EndpointClosedException(f"{self!r} is closed")
         if self._sock.family != socket.AF_UNIX:
             return None

@@ -23,8 +23,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import NoReturn
 
-from .base import DEFAULT_MAX_PENDING, Buffer, Channel, _byte_view
+from .base import DEFAULT_MAX_PENDING, Buffer, Channel
 from .errors import EndpointClosedException, WriteBufferFullError
+from .outbuffer import as_chunk
 from .poller import Poller
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
@@ -120,11 +121,11 @@ class TestChannel(Channel):
 
     def put(self, data: Buffer) -> None:
         """Make ``data`` readable by ``read()``, after what was put before."""
-        if self._ch_closed:
+        if self.closed:
             raise EndpointClosedException(f"{self!r} is closed")
         if self._eof_put:
             raise ValueError("put() after put_eof(): the input has already ended")
-        view = data if type(data) is bytes else bytes(_byte_view(data))
+        view = data if type(data) is bytes else bytes(as_chunk(data))
         if view:
             self._inbox.append(view)
             self._pump()
@@ -147,12 +148,11 @@ class TestChannel(Channel):
         its ``Poller`` as ended, ``(b'', channel)``. What the peer took before
         is still returned by :meth:`get`. Doing it again does nothing.
         """
-        if self._ch_closed or self._reset is not None:
+        if self.closed or self._reset is not None:
             return
         self._reset = ConnectionResetError(errno.ECONNRESET, "Connection reset by peer (TestChannel.put_reset)")
-        if self._ch_write_error is None:
-            # Now, not at the next send: a write held for a poller must fail too.
-            self._write_failed(self._reset)
+        # Now, not at the next send: a write held for a poller must fail too.
+        self._write_failed(self._reset)
         self._inbox.clear()
         self._eof_put = True
         if self._feeder >= 0:
@@ -169,7 +169,7 @@ class TestChannel(Channel):
         (one more write system call), so that without faults ``get()`` sees
         everything written; with faults, what is still pending is not here.
         """
-        if not self._ch_closed and self._ch_write_error is None and self._ch_pending_size:
+        if self.pending_output:  # none once closed, reset or shut down
             with contextlib.suppress(EndpointClosedException):  # reset: the next write() says so
                 self._flush_pending()
         data = bytes(self._outbox)
@@ -213,7 +213,7 @@ class TestChannel(Channel):
 
     def get_fd(self) -> int:
         """The read end of the internal pipe."""
-        if self._ch_closed:
+        if self.closed:
             raise EndpointClosedException(f"{self!r} is closed")
         return self._faucet
 
@@ -237,7 +237,7 @@ class TestChannel(Channel):
         if self._reset is not None:
             raise EndpointClosedException(f"{self!r}: the peer reset the connection") from self._reset
         try:
-            data = os.read(self._faucet, self._ch_read_size)
+            data = os.read(self._faucet, self.read_size)
         except BlockingIOError:
             return b""
         if not data:
@@ -281,7 +281,7 @@ class TestChannel(Channel):
     def _open_gate(self) -> tuple[int, int]:
         """The gate pipe, made on first need, shut or open as the faults say."""
         if self._gate is None:
-            if self._ch_closed:
+            if self.closed:
                 raise EndpointClosedException(f"{self!r} is closed")
             self._gate = _make_gate()
             self._update_gate()
@@ -291,7 +291,7 @@ class TestChannel(Channel):
         """Make the gate's write end writable exactly when a send would take
         something: a poller watching it then neither spins nor waits forever."""
         if self._gate is None:
-            if self._ch_closed or not (self._stalled or self._send_limit == 0):
+            if self.closed or not (self._stalled or self._send_limit == 0):
                 return
             self._open_gate()  # shut from the start
             return

@@ -98,7 +98,6 @@ class TLSChannel(SocketChannel):
         "_input_needs_write",
         "_failure",
         "_end",
-        "_closing",
     )
 
     def __init__(
@@ -125,7 +124,6 @@ class TLSChannel(SocketChannel):
         # The end of the input, when it came right after data that read()
         # returned first.
         self._end: EndpointClosedException | None = None
-        self._closing = False  # close() was called, not abort()
         try:
             # A peer that closes without close_notify may have been cut short
             # by an attacker or a crash; report it (as the cause of the end)
@@ -138,7 +136,7 @@ class TLSChannel(SocketChannel):
                 suppress_ragged_eofs=False,
             )
         except BaseException:
-            self._ch_closed = True  # nothing of ours to release: the caller keeps ``sock``
+            self.closed = True  # nothing of ours to release: the caller keeps ``sock``
             raise
         self._sock = self._tls  # the base class reads, writes and closes it as a socket
         if not server_side:
@@ -165,11 +163,11 @@ class TLSChannel(SocketChannel):
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if self._ch_closed:
+            if self.closed:
                 raise EndpointClosedException(f"{self!r} is closed")
             try:
                 if self._handshake_done or self._advance_handshake():
-                    self._send_held_back()
+                    self._resume_output()
                     return True
             except OSError as err:
                 raise self._ended_by(err) from err
@@ -177,19 +175,6 @@ class TLSChannel(SocketChannel):
             if remaining is not None and remaining <= 0:
                 return False
             _wait_for(self._fd, select.POLLOUT if self._input_needs_write else select.POLLIN, remaining)
-
-    def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
-        """Deliver pending output, send TLS ``close_notify``, and close.
-
-        As :meth:`Channel.close`: waits at most ``timeout`` seconds for the
-        peer to take pending output (finishing the handshake first if it is
-        still under way). ``close_notify`` goes out only if everything written
-        was delivered, so the peer never mistakes a stream cut short for a
-        finished one. Idempotent.
-        """
-        if not self._ch_closed:
-            self._closing = True
-        super().close(timeout)
 
     # -- the hooks -------------------------------------------------------------
 
@@ -205,12 +190,12 @@ class TLSChannel(SocketChannel):
                     return b""
             except OSError as err:
                 raise self._ended_by(err) from err
-            self._send_held_back()  # what was written while the handshake ran
+            self._resume_output()  # what was written while the handshake ran
         data = self._decrypt()
         if self._output_needs_read:
             # A write waited for the peer (a renegotiation): try it again.
             self._output_needs_read = False
-            self._send_held_back()
+            self._resume_output()
         return data
 
     def _send(self, buffers: list[bytes | memoryview]) -> int:
@@ -239,14 +224,12 @@ class TLSChannel(SocketChannel):
             raise BlockingIOError("TLS waits for the peer" if self._output_needs_read else "the socket is full")
         return sent
 
-    def _poll_flush(self) -> bool:
+    def _poll_flushed(self, done: bool) -> bool:
         if self._input_needs_write:
             if not _wait_for(self._fd, select.POLLOUT, 0):
-                self._ch_flush_queued = False
                 return False  # keep write readiness watched: the read side waits for it
             self._input_needs_write = False
-            self._wake_reader()
-        done = super()._poll_flush()
+            self._queue_read()
         # Output that waits for the peer's reply: watching write readiness
         # would wake the poller at once, for nothing, again and again. The
         # read side hands the output back once the reply has come.
@@ -269,16 +252,15 @@ class TLSChannel(SocketChannel):
         over TLS for the same reason. End the exchange in the protocol
         instead, or :meth:`close`.
         """
-        if self._ch_closed:
+        if self.closed:
             raise EndpointClosedException(f"{self!r} is closed")
         raise NotImplementedError("TLSChannel cannot shut down its write side alone: close() it instead")
 
-    def _shut(self) -> None:
-        # close() gets here once pending output is delivered, or dropped for
-        # a peer that did not take it in time; abort() at once.
-        if self._closing and not self._ch_pending and self._handshake_done and self._ch_write_error is None:
+    def _end_cleanly(self) -> None:
+        # Called by close() once everything written was delivered; not by
+        # abort(), so that the peer can tell a stream cut short.
+        if self._handshake_done:
             self._send_close_notify()
-        super()._shut()
 
     def _describe(self) -> str:
         return f"fd={self._fd} tls {'server' if self._server_side else 'client'}"
@@ -375,33 +357,18 @@ class TLSChannel(SocketChannel):
 
     # -- telling the poller -----------------------------------------------------
 
-    def _send_held_back(self) -> None:
-        """Output that waited for the peer may move now: send it (on our own)
-        or have the poller send it (registered)."""
-        if not self._ch_pending:
-            return
-        if self._ch_poller is None:
-            with contextlib.suppress(EndpointClosedException):  # the next write() reports it
-                self._flush_pending()
-        elif not self._ch_flush_queued:
-            self._ch_flush_queued = True
-            self._ch_poller._hold_output(self)
-
     def _ask_for_write_readiness(self) -> None:
         """The read side waits until the socket takes data: have the poller
-        watch write readiness (see :meth:`_poll_flush`)."""
-        if self._ch_poller is not None and not self._ch_flush_queued:
-            self._ch_flush_queued = True
-            self._ch_poller._hold_output(self)
+        watch write readiness (see :meth:`_poll_flushed`)."""
+        self._queue_flush()
 
     def _wake_reader(self) -> None:
         """Input waits in memory, where poll cannot see it: have the poller read."""
-        if self._ch_poller is not None:
-            self._ch_poller._hold_input(self)
+        self._queue_read()
 
     def _wake_reader_if_pending(self) -> None:
         if self._tls.pending():
-            self._wake_reader()
+            self._queue_read()
 
 
 class TLSServerSocket(socket.socket):
