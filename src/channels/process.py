@@ -113,32 +113,27 @@ class ProcessChannel(PipeChannel):
         # Whether signals go to the child's group, which may still have
         # members; cleared once the group is found empty (see _signal_group).
         self._group = new_process_group
-        # os.pipe() descriptors are not inherited: the child gets only the
-        # ends Popen gives it, so it sees end of file when we close ours.
-        child_stdin, to_child = os.pipe()
-        from_child, child_stdout = os.pipe()
-        child_ends = [child_stdin, child_stdout]
+        faucet, sink, child_stdin, child_stdout = self._open_stdio()
+        child_ends = {child_stdin, child_stdout}
         try:
             # The options are checked here, before anything is started.
             super().__init__(
-                from_child, to_child, buffering=buffering, max_line_length=max_line_length, max_pending=max_pending
+                faucet, sink, buffering=buffering, max_line_length=max_line_length, max_pending=max_pending
             )
         except BaseException:
-            self._ch_closed = True  # nothing to release: the pipes are closed here
-            for fd in (*child_ends, from_child, to_child):
+            self.closed = True  # nothing to release: the descriptors are closed here
+            for fd in child_ends | {faucet, sink}:
                 os.close(fd)
             raise
         try:
             if stderr == subprocess.PIPE:
                 from_stderr, child_stderr = os.pipe()
-                child_ends.append(child_stderr)
+                child_ends.add(child_stderr)
                 self._stderr = PipeChannel(
                     from_stderr, buffering=buffering, max_line_length=max_line_length, max_pending=max_pending
                 )
                 stderr = child_stderr
-            self._process = _spawn(
-                args, child_stdin, child_stdout, stderr=stderr, cwd=cwd, env=env, new_session=new_process_group
-            )
+            self._process = self._start_child(args, child_stdin, child_stdout, stderr=stderr, cwd=cwd, env=env)
         except BaseException:
             self.abort()
             raise
@@ -146,6 +141,31 @@ class ProcessChannel(PipeChannel):
             for fd in child_ends:
                 os.close(fd)
         _LOG.debug("started %r", self)
+
+    # -- how the child is connected and started (PtyProcessChannel's differ) --
+
+    def _open_stdio(self) -> tuple[int, int, int, int]:
+        """The descriptors between us and the child: ``(faucet, sink,
+        child_stdin, child_stdout)``; the child's are closed here once it has
+        started, ours belong to the channel."""
+        # os.pipe() descriptors are not inherited: the child gets only the
+        # ends Popen gives it, so it sees end of file when we close ours.
+        child_stdin, to_child = os.pipe()
+        from_child, child_stdout = os.pipe()
+        return from_child, to_child, child_stdin, child_stdout
+
+    def _start_child(
+        self,
+        args: list[Argument],
+        stdin: int,
+        stdout: int,
+        *,
+        stderr: Stderr,
+        cwd: str | os.PathLike[str] | None,
+        env: Mapping[str, str] | None,
+    ) -> subprocess.Popen[bytes]:
+        """Start the child on the descriptors ``_open_stdio()`` gave it."""
+        return _spawn(args, stdin, stdout, stderr=stderr, cwd=cwd, env=env, new_session=self._group)
 
     @property
     def pid(self) -> int:
@@ -217,7 +237,7 @@ class ProcessChannel(PipeChannel):
         :attr:`returncode` is set.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._ch_closed:
+        if not self.closed:
             super().close(timeout)
         if self.wait(None if deadline is None else max(0.0, deadline - time.monotonic())) is None:
             _LOG.info("%r still runs %ss after closing; sending SIGTERM", self, timeout)
@@ -238,7 +258,7 @@ class ProcessChannel(PipeChannel):
             # Before the pipes close: a child that would exit on end of input
             # must not get the chance to, so that abort() always ends it alike.
             self.kill()
-        if not self._ch_closed:
+        if not self.closed:
             super().abort()
         if running:
             self._reap_killed()

@@ -52,8 +52,7 @@ from collections.abc import Mapping, Sequence
 
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING
 from .errors import EndpointClosedException
-from .pipe import PipeChannel
-from .process import DEFAULT_TERMINATE_TIMEOUT, Argument, ProcessChannel, _check_argv
+from .process import DEFAULT_TERMINATE_TIMEOUT, Argument, ProcessChannel, Stderr, _check_argv
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
 try:
@@ -109,7 +108,7 @@ class PtyProcessChannel(ProcessChannel):
     Close it to end the child: see :meth:`close` and :meth:`abort`.
     """
 
-    __slots__ = ("_master", "_raw", "_last_sent", "_hangup", "_input_ended")
+    __slots__ = ("_master", "_raw", "_opening", "_last_sent", "_hangup", "_input_ended")
 
     def __init__(
         self,
@@ -125,49 +124,50 @@ class PtyProcessChannel(ProcessChannel):
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
-        self._stderr = None  # the child's stderr is the terminal too
         if not _HAVE_PTY:
             raise NotImplementedError(f"pseudo-terminals are not available on this platform ({sys.platform})")
-        args = _check_argv(argv)
+        _check_argv(argv)
         rows, cols = _check_size(size)
         _check_flag("echo", echo)
         _check_flag("raw", raw)
-        if terminate_timeout < 0:
-            raise ValueError(f"terminate_timeout must be a number of seconds >= 0, not {terminate_timeout!r}")
-        #: Seconds :meth:`close` waits after SIGTERM before sending SIGKILL.
-        self.terminate_timeout = terminate_timeout
-        self._argv = args
-        self._group = True  # the child leads its own session and group
         self._raw = raw
+        self._opening = (rows, cols, echo)
         self._last_sent: int | None = None  # the last byte the terminal took
         self._input_ended = False
-        master, slave = _open_terminal(rows, cols, echo=echo, raw=raw)
-        try:
-            # The options are checked here, before anything is started.
-            PipeChannel.__init__(
-                self, master, master, buffering=buffering, max_line_length=max_line_length, max_pending=max_pending
-            )
-        except BaseException:
-            if self._ch_closed is not False:  # refused before the channel took the master
-                os.close(master)
-            else:  # pragma: no cover - only a failing fcntl() on a fresh descriptor gets here
-                self.abort()
-            os.close(slave)
-            raise
+        # The child leads its own session and group, and its stderr is the
+        # terminal too.
+        super().__init__(
+            argv,
+            cwd=cwd,
+            env=env,
+            buffering=buffering,
+            new_process_group=True,
+            terminate_timeout=terminate_timeout,
+            max_line_length=max_line_length,
+            max_pending=max_pending,
+        )
+
+    def _open_stdio(self) -> tuple[int, int, int, int]:
+        rows, cols, echo = self._opening
+        master, slave = _open_terminal(rows, cols, echo=echo, raw=self._raw)
         self._master = master
         # Asks the kernel, without waiting, whether the terminal is hung up.
         self._hangup = select.poll()
         self._hangup.register(master, 0)
-        try:
-            self._process = _spawn_on(slave, args, cwd=cwd, env=env)
-        except BaseException:
-            self.abort()
-            raise
-        finally:
-            # The child has its own copies; ours would keep the terminal open
-            # after the child exits, and the end would never read.
-            os.close(slave)
-        _LOG.debug("started %r", self)
+        return master, master, slave, slave
+
+    def _start_child(
+        self,
+        args: list[Argument],
+        stdin: int,
+        stdout: int,
+        *,
+        stderr: Stderr,
+        cwd: str | os.PathLike[str] | None,
+        env: Mapping[str, str] | None,
+    ) -> subprocess.Popen[bytes]:
+        # The child's stdin, stdout and stderr are all the terminal's slave side.
+        return _spawn_on(stdin, args, cwd=cwd, env=env)
 
     @property
     def size(self) -> tuple[int, int]:
