@@ -16,6 +16,11 @@ same work with plain sockets, epoll and bytes methods:
                 result writes 16 lines of 64 B back: held by the turn and
                 sent in one system call when the loop ends
 ``split_4k``    splitting one 4 KiB chunk of 64-byte lines
+``write_idle``  one 72-byte ``write()`` outside a turn with nothing pending
+                (the peer reads): one send system call
+``write_pending`` the same ``write()`` while output is pending and the peer
+                does not read (up to 100,000 chunks pending); no raw twin:
+                its goal is ``write_idle``'s cost, within 2x (bench/report.py)
 """
 
 from __future__ import annotations
@@ -181,6 +186,70 @@ def raw_split_4k(loops: int) -> float:
     return time.perf_counter() - t0
 
 
+MESSAGE = b"x" * 71 + b"\n"
+
+# write_pending starts over from a freshly filled socket this often, so that
+# the pending output stays within max_pending however many loops pyperf runs.
+_PENDING_RESTART = 100_000
+
+
+def ours_write_idle(loops: int) -> float:
+    a, b = socket.socketpair()
+    channel = SocketChannel(a)
+    b.setblocking(False)
+    elapsed = 0.0
+    for i in range(loops):
+        t0 = time.perf_counter()
+        channel.write(MESSAGE)
+        elapsed += time.perf_counter() - t0
+        if i % 32 == 31:
+            b.recv(1 << 20)  # keep the socket from filling up
+    channel.close()
+    b.close()
+    return elapsed
+
+
+def raw_write_idle(loops: int) -> float:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    elapsed = 0.0
+    for i in range(loops):
+        t0 = time.perf_counter()
+        a.send(MESSAGE)
+        elapsed += time.perf_counter() - t0
+        if i % 32 == 31:
+            b.recv(1 << 20)
+    a.close()
+    b.close()
+    return elapsed
+
+
+def _filled() -> tuple[SocketChannel, socket.socket]:
+    """A channel whose peer's side is full, with output pending."""
+    a, b = socket.socketpair()
+    channel = SocketChannel(a)
+    while not channel.pending_output:
+        channel.write(MESSAGE * 100)
+    return channel, b
+
+
+def ours_write_pending(loops: int) -> float:
+    channel, b = _filled()
+    elapsed = 0.0
+    for i in range(loops):
+        if i and i % _PENDING_RESTART == 0:
+            channel.abort()
+            b.close()
+            channel, b = _filled()
+        t0 = time.perf_counter()
+        channel.write(MESSAGE)
+        elapsed += time.perf_counter() - t0
+    channel.abort()
+    b.close()
+    return elapsed
+
+
 BENCHMARKS: dict[str, Callable[[int], float]] = {
     "ours/poll_one": ours_poll_one,
     "raw/poll_one": raw_poll_one,
@@ -190,6 +259,9 @@ BENCHMARKS: dict[str, Callable[[int], float]] = {
     "raw/write16": raw_write16,
     "ours/split_4k": ours_split_4k,
     "raw/split_4k": raw_split_4k,
+    "ours/write_idle": ours_write_idle,
+    "raw/write_idle": raw_write_idle,
+    "ours/write_pending": ours_write_pending,
 }
 
 

@@ -198,6 +198,16 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
         memory = scale.get("bytes_per_channel", {})
         add("scale memory per idle channel (bytes mode)", memory.get("channels_bytes"), 300, higher=False, unit=" B")
         add("scale memory per idle channel (line mode)", memory.get("channels_line"), 300, higher=False, unit=" B")
+    micro = summary.get("micro")
+    if micro:
+        pending = micro.get("ours/write_pending", {}).get("median_us")
+        idle = micro.get("ours/write_idle", {}).get("median_us")
+        add(
+            "micro write() with output pending, peer not reading, vs nothing pending",
+            pending / idle if pending and idle else None,
+            2.0,
+            higher=False,
+        )
     return rows
 
 

@@ -7,6 +7,7 @@ channel makes.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -114,10 +115,8 @@ def test_a_registered_channel_leaves_pending_output_to_its_poller(pair: tuple[Co
         received = 0
         deadline = time.monotonic() + WAIT
         while channel.pending_output and time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(BlockingIOError):
                 received += len(peer.recv(1 << 20))
-            except BlockingIOError:
-                pass
             poller.poll(0.01)
         assert channel.pending_output == 0
         assert channel.sends >= 1
@@ -131,8 +130,8 @@ def test_a_poll_on_a_full_peer_makes_no_send_call(pair: tuple[CountingChannel, s
         poller.register(channel)
         fill(channel)
         channel.sends = 0
-        for _data, ch in poller.poll(WAIT):
-            ch.write(LINE)  # held for the turn's end, where the peer is still full
+        for _entry in poller.poll(WAIT):
+            channel.write(LINE)  # held for the turn's end, where the peer is still full
         poller.poll(0)
         assert channel.sends == 0
         channel.abort()  # not the poller's linger for a peer that never reads

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["ChannelPoller", "PolledChannel", "WaitedChannel"]
+__all__ = ["ChannelPoller", "ForeignChannel", "PolledChannel", "WaitedChannel"]
 
 
 class ChannelPoller(Protocol):
@@ -61,6 +61,22 @@ class ChannelPoller(Protocol):
         ``(b'', channel)`` once if its end was not reported yet."""
 
 
+class ForeignChannel(Protocol):
+    """What a poller uses of a registered object that is not a channel of
+    this package, or of a channel that overrides ``read()`` (the original
+    library's 0.1.1 contract): it is read through ``read()`` alone."""
+
+    def read(self) -> bytes:
+        """The bytes available now, ``b''`` if none (one line in line mode);
+        raises ``EndpointClosedException`` at the end."""
+
+    def get_fd(self) -> int:
+        """The descriptor to watch for reading."""
+
+    def close(self) -> None:
+        """Close it (by ``Poller.close_all()``)."""
+
+
 class PolledChannel(Protocol):
     """What a poller may use of a channel it drives."""
 
@@ -74,6 +90,10 @@ class PolledChannel(Protocol):
     @property
     def pending_output(self) -> int:
         """Bytes written but not yet taken by the operating system."""
+
+    def read(self) -> bytes:
+        """What the channel's owner reads; the poller calls it only when a
+        subclass overrides it (see :class:`ForeignChannel`)."""
 
     def get_fd(self) -> int:
         """The descriptor to watch for reading."""

@@ -385,58 +385,80 @@ class Channel(metaclass=_ChannelType):
         # One chunk is the first parameter, not packed in a tuple: that is
         # one allocation less for the call every echoed line makes.
         poller = self._ch_poller
-        if poller is not None and poller._turn_depth and not more and type(data) is bytes:
-            # One line written in a turn, what an echoing server does for
-            # each line it reads: held for the turn's end (see
-            # channels._seam) with the fewest checks that keep the rules.
-            # Inlined rather than a call to _write_chunks(), whose argument
-            # checks and tuple cost 8% of bench/micro.py's write16.
-            out = self._ch_out
-            total = len(data) if out is None else out.size + len(data)
-            if (
-                data
-                and total < _BATCH_LIMIT
-                and total <= self.max_pending
-                and not self._ch_closed
-                and self._ch_write_error is None
-                and self._writable()
-            ):
-                if out is None:
-                    out = self._ch_out = OutputBuffer()
-                out.append(data)
-                if not self._ch_flush_queued:
-                    self._ch_flush_queued = True
-                    poller._hold_output(self)
-                return
+        out = self._ch_out
+        if (
+            out is not None
+            and self._ch_flush_queued
+            and poller is not None
+            and poller._turn_depth
+            and type(data) is bytes
+            and not more
+            and not self._ch_closed
+            and 0 < len(data) < _BATCH_LIMIT - out.size
+            and out.size + len(data) <= self.max_pending
+        ):
+            # A line written in a turn to a channel that already holds output
+            # for the turn's end: what an echoing server does for every line
+            # after the first. The general path checked the rest on the first
+            # write (the channel writable, its peer not gone), and whatever
+            # changes that drops the held output (_shut, _write_failed,
+            # shutdown_write), so only the limits are left to check here.
+            # Inlined, not a call: bench/micro.py's write16 and echo_turn
+            # measure the difference.
+            out.append(data)
+            return
         self._write_chunks((data, *more))
 
     def _write_chunks(self, data: tuple[Buffer, ...]) -> None:
         """:meth:`write`'s general case: any chunks, at any time."""
-        chunks = [chunk for chunk in map(as_chunk, data) if chunk]  # all checked before any is kept
+        if len(data) == 1 and type(data[0]) is bytes:  # one bytes chunk: nothing to check or own
+            chunks: list[bytes | memoryview] = [data[0]] if data[0] else []
+            borrowed = False
+        else:
+            chunks = [chunk for chunk in map(as_chunk, data) if chunk]  # all checked before any is kept
+            borrowed = any(type(chunk) is not bytes for chunk in chunks)
         if self._ch_closed or self._ch_write_error is not None or not self._writable():
             self._check_writable()
         if not chunks:
             return
+        out = self._ch_out
+        pending = 0 if out is None else out.size
         size = sum(map(len, chunks))
-        if self.pending_output + size > self.max_pending:
+        if pending + size > self.max_pending:
             raise WriteBufferFullError(
-                f"write of {size} bytes refused: {self.pending_output} bytes are already "
+                f"write of {size} bytes refused: {pending} bytes are already "
                 f"pending and max_pending is {self.max_pending}; the peer is not reading"
             )
-        out = self._ch_out
+        poller = self._ch_poller
+        if out is None and len(chunks) == 1 and (poller is None or not poller._turn_depth):
+            # Nothing pending, one chunk, to send now: offered as it is. A
+            # buffer is made only for what the descriptor does not take.
+            sent = self._offer(chunks)
+            if sent == size:
+                return
+            out = self._ch_out = OutputBuffer()
+            out.extend(chunks)
+            out.consume(sent)
+            out.refuse()  # the descriptor took less than it was offered: it is full
+            if borrowed:
+                out.own()
+            self._queue_flush()
+            return
         if out is None:
             out = self._ch_out = OutputBuffer()
         out.extend(chunks)
-        poller = self._ch_poller
-        try:
-            if poller is None or not poller._turn_depth or out.size >= _BATCH_LIMIT:
-                # Outside a turn (or too much for one): sent now, if the
-                # descriptor may take it.
+        if poller is None or not poller._turn_depth or pending + size >= _BATCH_LIMIT:
+            # Outside a turn (or too much for one): sent now, unless the
+            # descriptor is known to be full (see _send_if_writable).
+            try:
                 self._send_if_writable(out, watched=poller is not None)
-        finally:
-            out.own()  # what is still held must not change with the caller's buffers
-        if self._ch_out is None:
-            return
+            finally:
+                if borrowed:
+                    out.own()  # what is still held must not change with the caller's buffers
+            if self._ch_out is None:
+                return
+        elif borrowed:
+            out.own()
         if poller is not None and not self._ch_flush_queued:
             self._ch_flush_queued = True
             poller._hold_output(self)
@@ -831,20 +853,27 @@ class Channel(metaclass=_ChannelType):
         (its error is kept: later writes raise it too)."""
         out = self._ch_out
         while out is not None:
-            try:
-                sent = self._send(out.chunks_to_send())
-            except (BlockingIOError, InterruptedError):
+            sent = self._offer(out.chunks_to_send())
+            if not sent:
                 out.refuse()
                 return False
-            except OSError as err:
-                raise self._write_failed(err) from err
-            out.consume(sent)
-            if not out.size:
-                self._ch_out = None  # nothing pending: an idle channel holds no buffer
+            if sent == out.size:  # all of it: the usual case, kept short
+                self._ch_out = None  # an idle channel holds no buffer
                 return True
+            out.consume(sent)
             if out.refused:
                 return False
         return True
+
+    def _offer(self, buffers: list[bytes | memoryview]) -> int:
+        """One send of ``buffers``: how many bytes the descriptor took, ``0``
+        if none; :class:`EndpointClosedException` if the peer is gone."""
+        try:
+            return self._send(buffers)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError as err:
+            raise self._write_failed(err) from err
 
     def _send_if_writable(self, out: OutputBuffer, *, watched: bool) -> bool:
         """:meth:`_flush_pending`, unless the last send was refused and the

@@ -13,9 +13,9 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
-from ._seam import PolledChannel
+from ._seam import ForeignChannel, PolledChannel
 from ._watch import Watcher, default_watcher
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
 from .errors import EndpointClosedException, LineTooLongError
@@ -35,6 +35,10 @@ _make_watcher: Callable[[], Watcher] = default_watcher
 #: One entry of ``poll()``'s result: ``(data, channel)`` or
 #: ``((address, client_channel), server_socket)``.
 PollResult = tuple[bytes, Any] | tuple[tuple[Any, SocketChannel], socket.socket]
+
+# A registered channel: one of this package's, driven through the seam, or
+# any other object with read() and get_fd() (see channels._seam).
+_Registered = PolledChannel | ForeignChannel
 
 # Clients accepted per server per poll: enough to drain a burst, few enough
 # that a connection storm cannot starve channels that already have data.
@@ -91,7 +95,7 @@ class Poller:
         self._wait = self._watch.wait
         self._read_ready = self._watch.READ_READY
         self._write_ready = self._watch.WRITE_READY
-        self._channels: dict[int, Any] = {}  # read descriptor -> channel
+        self._channels: dict[int, _Registered] = {}  # read descriptor -> channel
         # id(channel) -> read descriptor, for foreign channels only: this
         # package's own channels keep theirs in ``_poll_fd``.
         self._foreign: dict[int, int] = {}
@@ -107,8 +111,8 @@ class Poller:
         self._batch_writes = batch_writes
         self._turn_depth = 0  # iterations over poll() results under way; see _Turn
         self._held_output: list[PolledChannel] = []
-        self._held_input: list[Any] = []
-        self._ended: list[Any] = []
+        self._held_input: list[_Registered] = []
+        self._ended: list[_Registered] = []
         # Channels no longer read, whose output is still sent: those whose
         # end was reported (their peer may only have half-closed) and those
         # paused by pause_reading(). Weakly held: a channel its owner drops is
@@ -306,7 +310,7 @@ class Poller:
                 if channel is None:
                     self._on_other_readable(fd, result)
                 elif type(channel).read is _NATIVE_READ:
-                    if channel._poll_read(result):
+                    if cast("PolledChannel", channel)._poll_read(result):
                         self._input_ended(channel)
                 else:
                     self._read_from(channel, result)
@@ -345,8 +349,8 @@ class Poller:
         The channels are not reported by later polls.
         """
         paused = list(self._reading_paused)
-        for channel in paused:
-            self._stop_draining(channel)
+        for each in paused:
+            self._stop_draining(each)
         channels = list(self._channels.values())
         for channel in channels:
             self._forget(channel)
@@ -423,15 +427,15 @@ class Poller:
 
     # -- reading --------------------------------------------------------------
 
-    def _read_from(self, channel: Any, result: list[Any]) -> None:
+    def _read_from(self, channel: _Registered, result: list[Any]) -> None:
         if type(channel).read is _NATIVE_READ:
-            ended = channel._poll_read(result)
+            ended = cast("PolledChannel", channel)._poll_read(result)
         else:
             ended = _read_foreign(channel, result, self)
         if ended:
             self._input_ended(channel)
 
-    def _input_ended(self, channel: Any) -> None:
+    def _input_ended(self, channel: _Registered) -> None:
         """``channel`` has ended (its ``(b'', channel)`` is in this poll's
         result): stop reading it, but go on sending what is written to it."""
         if _is_native(channel) and channel._poll_can_write():
@@ -458,7 +462,7 @@ class Poller:
             while self._wake_recv.recv(4096):
                 pass
 
-    def _read_held_input(self, held: list[Any], result: list[Any]) -> None:
+    def _read_held_input(self, held: list[_Registered], result: list[Any]) -> None:
         done = {id(entry[1]) for entry in result}
         for channel in held:
             if self._is_registered(channel) and id(channel) not in done:
@@ -651,12 +655,12 @@ class Poller:
             return
         raise ValueError(f"descriptor {fd} is already registered for {current!r}")
 
-    def _is_registered(self, channel: object) -> bool:
+    def _is_registered(self, channel: object) -> TypeGuard[_Registered]:
         if _is_native(channel):
             return channel._ch_poller is self and channel._ch_poll_fd >= 0
         return id(channel) in self._foreign
 
-    def _forget(self, channel: Any) -> None:
+    def _forget(self, channel: _Registered) -> None:
         fd = channel._ch_poll_fd if _is_native(channel) else self._foreign.pop(id(channel))
         del self._channels[fd]
         if fd in self._always_ready:
@@ -668,7 +672,7 @@ class Poller:
             channel._ch_poller = None
             channel._ch_poll_fd = -1
 
-    def _unwatch_writes_of(self, channel: Any) -> None:
+    def _unwatch_writes_of(self, channel: _Registered) -> None:
         for fd, writer in list(self._writing.items()):
             if writer is channel:
                 self._unwatch_write(fd)
@@ -705,7 +709,7 @@ def _is_native(channel: object) -> TypeGuard[PolledChannel]:
     return isinstance(channel, Channel)
 
 
-def _still_on(channel: Any, fd: int) -> bool:
+def _still_on(channel: _Registered, fd: int) -> bool:
     """Whether ``channel`` is still open on ``fd``: asked when another
     channel is registered on that number, which a channel that closes in its
     own way (as the original library's subclasses do) leaves behind."""
@@ -717,7 +721,7 @@ def _still_on(channel: Any, fd: int) -> bool:
         return False
 
 
-def _read_foreign(channel: Any, result: list[Any], poller: Poller) -> bool:
+def _read_foreign(channel: _Registered, result: list[Any], poller: Poller) -> bool:
     """Read a channel that overrides ``read()`` through ``read()`` itself."""
     try:
         if getattr(channel, "buffering", "bytes") != "line":
