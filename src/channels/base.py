@@ -883,7 +883,8 @@ class Channel(metaclass=_ChannelType):
 
         A peer that stopped reading must not make every write cost a send
         that can only fail (``EAGAIN`` from a ``sendmsg()`` of up to
-        ``IOV_MAX`` chunks, 25-35 times a write's cost). asyncio's
+        ``IOV_MAX`` chunks, many times a write's own cost: ``write_pending``
+        against ``write_idle`` in bench/micro.py). asyncio's
         ``_SelectorSocketTransport.write()`` sends only when its buffer was
         empty, and otherwise appends and leaves the sending to the loop's
         writable callback; Tornado's ``IOStream.write()`` likewise calls
