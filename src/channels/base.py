@@ -211,7 +211,7 @@ class Channel(metaclass=_ChannelType):
     )
 
     _ch_splitter: LineSplitter | None
-    _ch_out: OutputBuffer | None  # None while nothing is pending
+    _ch_out: OutputBuffer | None  # None until output first waits
     _ch_closed: bool | None  # None: never opened (see __new__)
     _ch_eof: EndpointClosedException | None
     _ch_write_error: BaseException | None
@@ -239,8 +239,9 @@ class Channel(metaclass=_ChannelType):
         channel._ch_splitter = None
         channel.max_pending = DEFAULT_MAX_PENDING
         channel._ch_read_size = DEFAULT_READ_SIZE
-        # Made when output first waits, dropped once it has left: an idle
-        # channel holds no buffer at all.
+        # Made when output first waits, and kept once emptied: a channel that
+        # never had to hold output has no buffer at all, and one that writes
+        # in every turn makes none per turn (bench/echo.py, 1000x4).
         channel._ch_out = None
         channel._ch_eof = None
         channel._ch_write_error = None
@@ -385,28 +386,31 @@ class Channel(metaclass=_ChannelType):
         # One chunk is the first parameter, not packed in a tuple: that is
         # one allocation less for the call every echoed line makes.
         poller = self._ch_poller
-        out = self._ch_out
-        if (
-            out is not None
-            and self._ch_flush_queued
-            and poller is not None
-            and poller._turn_depth
-            and type(data) is bytes
-            and not more
-            and not self._ch_closed
-            and 0 < len(data) < _BATCH_LIMIT - out.size
-            and out.size + len(data) <= self.max_pending
-        ):
-            # A line written in a turn to a channel that already holds output
-            # for the turn's end: what an echoing server does for every line
-            # after the first. The general path checked the rest on the first
-            # write (the channel writable, its peer not gone), and whatever
-            # changes that drops the held output (_shut, _write_failed,
-            # shutdown_write), so only the limits are left to check here.
-            # Inlined, not a call: bench/micro.py's write16 and echo_turn
-            # measure the difference.
-            out.append(data)
-            return
+        if poller is not None and poller._turn_depth and not more and type(data) is bytes:
+            # One line written in a turn, what an echoing server does for
+            # each line it reads: appended to the output held for the turn's
+            # end with the checks that keep the rules, and nothing else.
+            # Inlined, not a call to _write_chunks(): a server with many
+            # clients writes a few lines per client per turn, and the general
+            # path's argument checks and calls showed in bench/echo.py's
+            # 1000x4 row when it took the first of them.
+            out = self._ch_out
+            total = len(data) if out is None else out.size + len(data)
+            if (
+                data
+                and total < _BATCH_LIMIT
+                and total <= self.max_pending
+                and not self._ch_closed
+                and self._ch_write_error is None
+                and self._writable()
+            ):
+                if out is None:
+                    out = self._ch_out = OutputBuffer()
+                out.append(data)
+                if not self._ch_flush_queued:
+                    self._ch_flush_queued = True
+                    poller._hold_output(self)
+                return
         self._write_chunks((data, *more))
 
     def _write_chunks(self, data: tuple[Buffer, ...]) -> None:
@@ -430,13 +434,14 @@ class Channel(metaclass=_ChannelType):
                 f"pending and max_pending is {self.max_pending}; the peer is not reading"
             )
         poller = self._ch_poller
-        if out is None and len(chunks) == 1 and (poller is None or not poller._turn_depth):
+        if not pending and len(chunks) == 1 and (poller is None or not poller._turn_depth):
             # Nothing pending, one chunk, to send now: offered as it is. A
             # buffer is made only for what the descriptor does not take.
             sent = self._offer(chunks)
             if sent == size:
                 return
-            out = self._ch_out = OutputBuffer()
+            if out is None:
+                out = self._ch_out = OutputBuffer()
             out.extend(chunks)
             out.consume(sent)
             out.refuse()  # the descriptor took less than it was offered: it is full
@@ -455,7 +460,7 @@ class Channel(metaclass=_ChannelType):
             finally:
                 if borrowed:
                     out.own()  # what is still held must not change with the caller's buffers
-            if self._ch_out is None:
+            if not self.pending_output:
                 return
         elif borrowed:
             out.own()
@@ -821,8 +826,11 @@ class Channel(metaclass=_ChannelType):
             out = self._ch_out
             # Asked by the poller at a turn's end or on write readiness: a
             # full descriptor is checked, not sent to (see _send_if_writable).
-            with contextlib.suppress(EndpointClosedException):
-                done = self._flush_pending() if out is None else self._send_if_writable(out, watched=False)
+            if out is None or not out.refused or _ready_now(*self._output_wait()):
+                with contextlib.suppress(EndpointClosedException):
+                    done = self._flush_pending()
+            else:
+                done = False
         return self._poll_flushed(done)
 
     def _poll_has_input(self) -> bool:
@@ -852,13 +860,16 @@ class Channel(metaclass=_ChannelType):
         nothing is left. :class:`EndpointClosedException` if the peer is gone
         (its error is kept: later writes raise it too)."""
         out = self._ch_out
-        while out is not None:
-            sent = self._offer(out.chunks_to_send())
-            if not sent:
+        while out is not None and out.size:
+            try:
+                sent = self._send(out.chunks_to_send())
+            except (BlockingIOError, InterruptedError):
                 out.refuse()
                 return False
+            except OSError as err:
+                raise self._write_failed(err) from err
             if sent == out.size:  # all of it: the usual case, kept short
-                self._ch_out = None  # an idle channel holds no buffer
+                out.clear()
                 return True
             out.consume(sent)
             if out.refused:
@@ -915,7 +926,7 @@ class Channel(metaclass=_ChannelType):
         """Close now: drop pending output, tell the poller, release the
         descriptors. ``clean`` (``close()``, not ``abort()``): a channel that
         has delivered everything first ends its protocol (:meth:`_end_cleanly`)."""
-        if clean and self._ch_out is None and self._ch_write_error is None:
+        if clean and not self.pending_output and self._ch_write_error is None:
             self._end_cleanly()
         self._ch_closed = True
         self._ch_out = None
@@ -942,7 +953,7 @@ class Channel(metaclass=_ChannelType):
     def _resume_output(self) -> None:
         """Output that waited for something other than write readiness (a
         TLS handshake) may move now: send it, or have the poller send it."""
-        if self._ch_out is None:
+        if not self.pending_output:
             return
         if self._ch_poller is None:
             with contextlib.suppress(EndpointClosedException):  # the next write() reports it

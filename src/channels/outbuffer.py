@@ -151,7 +151,7 @@ class OutputBuffer:
 
     def clear(self) -> None:
         """Drop everything held."""
-        self._chunks = []
+        self._chunks.clear()
         self.size = 0
         self.refused = False
         self._borrowed = 0
