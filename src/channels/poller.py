@@ -6,27 +6,25 @@ import atexit
 import contextlib
 import errno
 import logging
-import os
 import select
 import socket
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, TypeGuard
+from typing import Any
 
+from ._accept import Acceptor
+from ._foreign import PollRead, is_native, poll_reader, still_on
 from ._seam import PolledChannel
 from ._watch import Watcher, default_watcher
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
-from .errors import EndpointClosedException, LineTooLongError
-from .sockets import SocketChannel, peer_credentials_of
+from .sockets import SocketChannel
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
 __all__ = ["Poller", "PollResult"]
 
 _LOG = logging.getLogger("channels.poller")
-
-_NATIVE_READ = Channel.read
 
 # What a new Poller watches descriptors with (tests swap in SelectorsWatcher
 # to run the same checks over selectors).
@@ -35,23 +33,6 @@ _make_watcher: Callable[[], Watcher] = default_watcher
 #: One entry of ``poll()``'s result: ``(data, channel)`` or
 #: ``((address, client_channel), server_socket)``.
 PollResult = tuple[bytes, Any] | tuple[tuple[Any, SocketChannel], socket.socket]
-
-# Clients accepted per server per poll: enough to drain a burst, few enough
-# that a connection storm cannot starve channels that already have data.
-_ACCEPT_BATCH = 64
-
-# Lines taken from a foreign (read()-overriding) line channel per poll; the
-# rest waits for the next poll, which then does not block.
-_FOREIGN_LINE_BATCH = 1024
-
-# accept() errors that concern one client only: skip it and go on.
-_CLIENT_GONE = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
-
-# accept() errors that say the process is out of something: back off.
-_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-
-_BACKOFF_FIRST = 0.05
-_BACKOFF_MAX = 1.0
 
 
 class Poller:
@@ -92,13 +73,21 @@ class Poller:
         self._read_ready = self._watch.READ_READY
         self._write_ready = self._watch.WRITE_READY
         self._channels: dict[int, Any] = {}  # read descriptor -> channel
+        # read descriptor -> what reads its channel for a poll: the channel's
+        # _poll_read, or the adapter of a channel in another style (see
+        # channels._foreign), made once here so that dispatch sees one kind.
+        self._readers: dict[int, PollRead] = {}
         # id(channel) -> read descriptor, for foreign channels only: this
         # package's own channels keep theirs in ``_poll_fd``.
         self._foreign: dict[int, int] = {}
-        self._servers: dict[int, socket.socket] = {}
-        self._paused: dict[int, float] = {}  # server descriptor -> resume time
-        self._backoff: dict[int, float] = {}  # server descriptor -> next pause
-        self._allowed_uids: dict[int, frozenset[int]] = {}  # server descriptor -> who may connect
+        self._acceptor = Acceptor(
+            self._watch,
+            buffering=self._buffering,
+            max_line_length=max_line_length,
+            max_pending=max_pending,
+        )
+        self._servers = self._acceptor.servers  # server descriptor -> server
+        self._paused = self._acceptor.paused  # server descriptor -> resume time
         self._writing: dict[int, PolledChannel] = {}  # watched write descriptor -> channel
         # Descriptors the watcher refuses (regular files, /dev/null): ready
         # whenever asked, read or sent to on every poll. Descriptor -> the
@@ -115,7 +104,6 @@ class Poller:
         # let go (unless output still waits for its peer; see _writing).
         self._draining: weakref.WeakSet[PolledChannel] = weakref.WeakSet()
         self._reading_paused: weakref.WeakSet[PolledChannel] = weakref.WeakSet()  # among them
-        self._reserve: int | None = None
         # wakeup() writes a byte to one end, the selector watches the other. A
         # socket pair rather than raw pipe descriptors: once closed, a socket
         # object raises instead of writing into whatever reused its number.
@@ -157,11 +145,12 @@ class Poller:
         except NotImplementedError as err:
             raise ValueError(f"{channel!r} cannot be registered: it cannot be read") from err
         self._claim(fd, channel)
-        native = _is_native(channel)
+        native = is_native(channel)
         if native and channel._ch_poller is not None:
             raise ValueError(f"{channel!r} is already registered with another Poller")
         self._watch_or_not(fd, self._watch.READ, channel)
         self._channels[fd] = channel
+        self._readers[fd] = poll_reader(channel, self._hold_input)
         if not native:
             self._foreign[id(channel)] = fd
         else:
@@ -180,11 +169,11 @@ class Poller:
         """
         for fd, server in list(self._servers.items()):
             if server is channel:
-                self._drop_server(fd)
+                self._acceptor.drop(fd)
                 return
         if self._is_registered(channel):
             self._forget(channel)
-            if _is_native(channel):
+            if is_native(channel):
                 # On its own now, the channel sends at once: no poll may come.
                 channel._poll_flush()
             _LOG.debug("unregistered %r", channel)
@@ -208,7 +197,7 @@ class Poller:
         ``ValueError`` for a channel of another package, whose output the
         poller does not send.
         """
-        if not _is_native(channel):
+        if not is_native(channel):
             raise ValueError(f"{channel!r} cannot be paused: the poller does not send its output")
         if self._is_registered(channel):
             self._keep_writing(channel)
@@ -242,18 +231,12 @@ class Poller:
             raise ValueError("add_server() needs an open socket; this one is closed")
         if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
             raise ValueError("add_server() needs a listening socket: call listen() on it first")
-        allowed = None if allow_uids is None else _check_allow_uids(sock, allow_uids)
+        allowed = self._acceptor.check(sock, allow_uids)
         fd = sock.fileno()
         if fd in self._servers:
             return
         self._claim(fd, sock)
-        if allowed is not None:
-            self._allowed_uids[fd] = allowed
-        sock.setblocking(False)
-        self._watch.register(fd, self._watch.READ)
-        self._servers[fd] = sock
-        if self._reserve is None:
-            self._reserve = _open_reserve()
+        self._acceptor.add(sock, fd, allowed)
 
     def poll(self, timeout: float | None = None) -> list[PollResult]:
         """Wait up to ``timeout`` seconds (``None``: no limit) for activity.
@@ -284,7 +267,7 @@ class Poller:
         if ended or held_input or self._always_ready or (timeout is not None and timeout < 0):
             timeout = 0
         if self._paused:
-            timeout = self._until_resume(timeout)
+            timeout = self._acceptor.until_resume(timeout)
         ready = self._wait(timeout)
         result: list[Any]
         if self._batch_writes:
@@ -295,32 +278,29 @@ class Poller:
         if ended:
             result.extend((b"", channel) for channel in ended)
             ended.clear()
-        channels = self._channels
+        readers = self._readers
         read_ready = self._read_ready
         write_ready = self._write_ready
         for fd, mask in ready:
             if mask & write_ready and fd in self._writing:
                 self._on_writable(fd)
             if mask & read_ready:
-                channel = channels.get(fd)
-                if channel is None:
+                read = readers.get(fd)
+                if read is None:
                     self._on_other_readable(fd, result)
-                elif type(channel).read is _NATIVE_READ:
-                    if channel._poll_read(result):
-                        self._input_ended(channel)
-                else:
-                    self._read_from(channel, result)
+                elif read(result):
+                    self._input_ended(self._channels[fd])
         if self._always_ready:
             self._serve_always_ready(result)
         if held_input:
             self._read_held_input(held_input, result)
         if self._paused:
-            self._resume_servers()
+            self._acceptor.resume()
         return result
 
     def _on_other_readable(self, fd: int, result: list[Any]) -> None:
         if fd in self._servers:
-            self._accept(fd, result)
+            self._acceptor.accept(fd, result, self.register)
         elif fd == self._wake_fd:
             self._drain_wakeups()
 
@@ -352,34 +332,24 @@ class Poller:
             self._forget(channel)
         channels += paused
         self._ended.clear()
-        _flush_together([ch for ch in channels if _is_native(ch)], timeout)
+        _flush_together([ch for ch in channels if is_native(ch)], timeout)
         for channel in channels:
-            if _is_native(channel) and channel.pending_output:
+            if is_native(channel) and channel.pending_output:
                 _LOG.warning("%r: closing dropped %d pending bytes", channel, channel.pending_output)
                 channel.abort()
             else:
                 channel.close()
-        for fd, server in list(self._servers.items()):
-            self._drop_server(fd)
-            server.close()
+        self._acceptor.close_all()
         for channel in list(self._draining):
             # Ended channels are their owners' to close; they send on their own now.
             self._stop_draining(channel)
             channel._poll_flush()
-        if self._reserve is not None:
-            # Programs written for the original call only close_all(), never
-            # close(): free the spare too; add_server() opens it again.
-            os.close(self._reserve)
-            self._reserve = None
 
     def close(self) -> None:
         """:meth:`close_all`, then free the poller's own descriptors."""
         self.close_all()
         self._watch.close()
         self._close_wake()
-        if self._reserve is not None:
-            os.close(self._reserve)
-            self._reserve = None
         _live_pollers.discard(self)
 
     def __enter__(self) -> Poller:
@@ -423,18 +393,14 @@ class Poller:
 
     # -- reading --------------------------------------------------------------
 
-    def _read_from(self, channel: Any, result: list[Any]) -> None:
-        if type(channel).read is _NATIVE_READ:
-            ended = channel._poll_read(result)
-        else:
-            ended = _read_foreign(channel, result, self)
-        if ended:
-            self._input_ended(channel)
+    def _read_from(self, fd: int, result: list[Any]) -> None:
+        if self._readers[fd](result):
+            self._input_ended(self._channels[fd])
 
     def _input_ended(self, channel: Any) -> None:
         """``channel`` has ended (its ``(b'', channel)`` is in this poll's
         result): stop reading it, but go on sending what is written to it."""
-        if _is_native(channel) and channel._poll_can_write():
+        if is_native(channel) and channel._poll_can_write():
             self._keep_writing(channel)
         else:
             self._forget(channel)
@@ -463,7 +429,7 @@ class Poller:
         for channel in held:
             if self._is_registered(channel) and id(channel) not in done:
                 done.add(id(channel))
-                self._read_from(channel, result)
+                self._read_from(self._fd_of(channel), result)
 
     # -- writing --------------------------------------------------------------
 
@@ -534,105 +500,13 @@ class Poller:
         for fd, events in list(self._always_ready.items()):
             if events & self._watch.WRITE:
                 self._on_writable(fd)
-            channel = self._channels.get(fd)
-            if events & self._watch.READ and channel is not None:
-                self._read_from(channel, result)
+            if events & self._watch.READ and fd in self._channels:
+                self._read_from(fd, result)
 
     def _on_writable(self, fd: int) -> None:
         channel = self._writing.get(fd)
         if channel is not None and channel._poll_flush():
             self._unwatch_write(fd)
-
-    # -- servers --------------------------------------------------------------
-
-    def _accept(self, fd: int, result: list[Any]) -> None:
-        server = self._servers[fd]
-        for _ in range(_ACCEPT_BATCH):
-            try:
-                sock, address = server.accept()
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as err:
-                if err.errno in _CLIENT_GONE:
-                    _LOG.debug("accept on %r: client gone (%s)", server, err)
-                    continue
-                self._out_of_resources(fd, err)
-                return
-            allowed = self._allowed_uids.get(fd)
-            if allowed is not None and not _admitted(sock, allowed, server):
-                sock.close()
-                continue
-            try:
-                client = self._make_client(server, sock)
-            except (OSError, ValueError) as err:  # pragma: no cover - the client vanished at once
-                _LOG.debug("accepted client unusable (%s)", err)
-                sock.close()
-                continue
-            self.register(client)
-            result.append(((address, client), server))
-        self._backoff.pop(fd, None)
-
-    def _make_client(self, server: socket.socket, sock: socket.socket) -> Channel:
-        """Wrap a socket accepted from ``server`` in the channel it calls for.
-
-        A server that knows its clients' kind says so with a ``wrap_client``
-        method taking this constructor's arguments (the TLS servers of
-        :mod:`channels.tls` do); any other gets a :class:`SocketChannel`.
-        """
-        wrap_client = getattr(server, "wrap_client", None)
-        client: Channel = (SocketChannel if wrap_client is None else wrap_client)(
-            sock,
-            buffering=self._buffering,
-            max_line_length=self._max_line_length,
-            max_pending=self._max_pending,
-        )
-        return client
-
-    def _out_of_resources(self, fd: int, err: OSError) -> None:
-        """Accept failed for lack of descriptors or memory: back off.
-
-        Twisted, Tornado and asyncio log and try again on the next loop turn,
-        which spins while the client waits in the backlog; trio sleeps, and
-        the client waits, unanswered, for as long as the shortage lasts.
-        libuv keeps a spare descriptor: it frees it, accepts the waiting
-        client and closes it at once, so the client sees a clean refusal.
-        We do as libuv does, and also stop watching the server for a
-        doubling pause (50 ms up to 1 s) so that poll() never spins.
-        """
-        server = self._servers[fd]
-        if err.errno in (errno.EMFILE, errno.ENFILE) and self._reserve is not None:
-            os.close(self._reserve)
-            self._reserve = None
-            try:
-                sock, _ = server.accept()
-                sock.close()
-            except OSError:
-                pass
-            self._reserve = _open_reserve()
-        pause = self._backoff.get(fd, _BACKOFF_FIRST)
-        self._backoff[fd] = min(pause * 2, _BACKOFF_MAX)
-        _LOG.warning("accept on %r failed (%s); pausing it for %.2fs", server, err, pause)
-        self._watch.unregister(fd)
-        self._paused[fd] = time.monotonic() + pause
-
-    def _until_resume(self, timeout: float | None) -> float:
-        wait = max(0.0, min(self._paused.values()) - time.monotonic())
-        return wait if timeout is None else min(timeout, wait)
-
-    def _resume_servers(self) -> None:
-        now = time.monotonic()
-        for fd, until in list(self._paused.items()):
-            if until <= now:
-                del self._paused[fd]
-                self._watch.register(fd, self._watch.READ)
-
-    def _drop_server(self, fd: int) -> None:
-        del self._servers[fd]
-        self._allowed_uids.pop(fd, None)
-        self._backoff.pop(fd, None)
-        if self._paused.pop(fd, None) is None:
-            with contextlib.suppress(KeyError, ValueError):
-                self._watch.unregister(fd)
 
     # -- bookkeeping ----------------------------------------------------------
 
@@ -643,7 +517,7 @@ class Poller:
         current = self._channels.get(fd)
         if current is None:
             return
-        if not _still_on(current, fd):
+        if not still_on(current, fd):
             # Closed without telling us (a channel that closes in its own
             # way, as the original library's subclasses do); its number is reused.
             self._forget(current)
@@ -652,19 +526,25 @@ class Poller:
         raise ValueError(f"descriptor {fd} is already registered for {current!r}")
 
     def _is_registered(self, channel: object) -> bool:
-        if _is_native(channel):
+        if is_native(channel):
             return channel._ch_poller is self and channel._ch_poll_fd >= 0
         return id(channel) in self._foreign
 
+    def _fd_of(self, channel: Any) -> int:
+        """The descriptor a registered channel is read by."""
+        fd: int = channel._ch_poll_fd if is_native(channel) else self._foreign[id(channel)]
+        return fd
+
     def _forget(self, channel: Any) -> None:
-        fd = channel._ch_poll_fd if _is_native(channel) else self._foreign.pop(id(channel))
+        fd = channel._ch_poll_fd if is_native(channel) else self._foreign.pop(id(channel))
         del self._channels[fd]
+        del self._readers[fd]
         if fd in self._always_ready:
             self._stop_always_ready(fd, self._watch.READ)
         self._unwatch_writes_of(channel)
         with contextlib.suppress(KeyError, ValueError):
             self._watch.unregister(fd)
-        if _is_native(channel):
+        if is_native(channel):
             channel._ch_poller = None
             channel._ch_poll_fd = -1
 
@@ -672,73 +552,6 @@ class Poller:
         for fd, writer in list(self._writing.items()):
             if writer is channel:
                 self._unwatch_write(fd)
-
-
-def _check_allow_uids(sock: socket.socket, allow_uids: Iterable[int]) -> frozenset[int]:
-    if sock.family != socket.AF_UNIX:
-        raise ValueError("allow_uids works on Unix sockets only: other peers have no user id to check")
-    if not hasattr(socket, "SO_PEERCRED"):  # pragma: no cover - not Linux
-        raise NotImplementedError("allow_uids needs SO_PEERCRED, which this platform does not have")
-    allowed = frozenset(allow_uids)
-    if not all(isinstance(uid, int) and not isinstance(uid, bool) for uid in allowed):
-        raise TypeError(f"allow_uids takes user ids (int), not {sorted(map(repr, allowed))}")
-    return allowed
-
-
-def _admitted(sock: socket.socket, allowed: frozenset[int], server: socket.socket) -> bool:
-    """Whether the client on ``sock`` runs as one of the ``allowed`` users."""
-    try:
-        peer = peer_credentials_of(sock)
-    except OSError as err:  # pragma: no cover - the client vanished at once
-        _LOG.debug("accepted client gone before its credentials were read (%s)", err)
-        return False
-    if peer.uid in allowed:
-        return True
-    _LOG.warning(
-        "refused client pid=%d uid=%d gid=%d on %r: uid not in allow_uids", peer.pid, peer.uid, peer.gid, server
-    )
-    return False
-
-
-def _is_native(channel: object) -> TypeGuard[PolledChannel]:
-    """Whether the poller drives ``channel`` through the seam (``channels._seam``)."""
-    return isinstance(channel, Channel)
-
-
-def _still_on(channel: Any, fd: int) -> bool:
-    """Whether ``channel`` is still open on ``fd``: asked when another
-    channel is registered on that number, which a channel that closes in its
-    own way (as the original library's subclasses do) leaves behind."""
-    if getattr(channel, "closed", False) is True:  # the original's subclasses say so themselves
-        return False
-    try:
-        return bool(channel.get_fd() == fd)
-    except Exception:
-        return False
-
-
-def _read_foreign(channel: Any, result: list[Any], poller: Poller) -> bool:
-    """Read a channel that overrides ``read()`` through ``read()`` itself."""
-    try:
-        if getattr(channel, "buffering", "bytes") != "line":
-            data = channel.read()
-            if data:
-                result.append((data, channel))
-            return False
-        for _ in range(_FOREIGN_LINE_BATCH):
-            try:
-                data = channel.read()
-            except LineTooLongError as err:
-                _LOG.warning("%r: %s", channel, err)
-                continue
-            if not data:
-                return False
-            result.append((data, channel))
-        poller._held_input.append(channel)
-        return False
-    except EndpointClosedException:
-        result.append((b"", channel))
-        return True
 
 
 class _Turn(list[Any]):
@@ -782,13 +595,6 @@ def _flush_together(channels: list[PolledChannel], timeout: float | None) -> Non
 def _close_all_of(*sockets: socket.socket) -> None:
     for sock in sockets:
         sock.close()
-
-
-def _open_reserve() -> int | None:
-    try:
-        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
 
 
 # Output held for a poll that never comes (the program exits after its last
