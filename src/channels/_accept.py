@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import socket
-import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from ._watch import Watcher
 from .base import Channel
 from .sockets import SocketChannel, peer_credentials_of
+from .timers import Timer, TimerQueue, check_seconds
 
-__all__ = ["Acceptor"]
+__all__ = ["DEFAULT_HANDSHAKE_TIMEOUT", "Acceptor", "Deadlines", "ResetOnRead", "deadline_action"]
 
 _LOG = logging.getLogger("channels.poller")
 
@@ -40,6 +41,25 @@ _EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _BACKOFF_FIRST = 0.05
 _BACKOFF_MAX = 1.0
 
+#: Seconds a TLS client has to finish its handshake, unless ``add_server()``
+#: says otherwise: asyncio's default (``ssl_handshake_timeout``), which it
+#: added after clients that never finished held connections open forever.
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+
+
+class Deadlines(NamedTuple):
+    """What a server asks of its clients' timing (``None``: no limit)."""
+
+    #: Seconds a client may stay silent before it is dropped.
+    idle: float | None
+    #: Seconds a TLS client has to finish its handshake.
+    handshake: float | None
+
+
+#: What the poller does with an accepted client: register it, then watch
+#: its deadlines.
+Admit = Callable[[Channel, Deadlines], None]
+
 
 class Acceptor:
     """The listening sockets of one poller, and how their clients are accepted.
@@ -50,19 +70,22 @@ class Acceptor:
     at once, descriptors included (no reference cycle).
     """
 
-    def __init__(self, watch: Watcher, **client_options: Any) -> None:
+    def __init__(self, watch: Watcher, timers: TimerQueue, **client_options: Any) -> None:
         self._watch = watch
+        self._timers = timers
         self._client_options = client_options
         self.servers: dict[int, socket.socket] = {}  # server descriptor -> server
-        self.paused: dict[int, float] = {}  # server descriptor -> resume time
+        self._paused: dict[int, Timer] = {}  # server descriptor -> its resumption
         self._backoff: dict[int, float] = {}  # server descriptor -> next pause
         self._allowed_uids: dict[int, frozenset[int]] = {}  # server descriptor -> who may connect
+        self._deadlines: dict[int, Deadlines] = {}  # server descriptor -> its clients' deadlines
         self._reserve: int | None = None
 
-    def add(self, sock: socket.socket, fd: int, allowed: frozenset[int] | None) -> None:
+    def add(self, sock: socket.socket, fd: int, allowed: frozenset[int] | None, deadlines: Deadlines) -> None:
         """Accept clients from ``sock`` on ``fd`` (checked, see :meth:`check`)."""
         if allowed is not None:
             self._allowed_uids[fd] = allowed
+        self._deadlines[fd] = deadlines
         sock.setblocking(False)
         self._watch.register(fd, self._watch.READ)
         self.servers[fd] = sock
@@ -73,11 +96,25 @@ class Acceptor:
     def check(sock: socket.socket, allow_uids: Iterable[int] | None) -> frozenset[int] | None:
         """The users ``allow_uids`` admits to ``sock`` (``None``: all); raises
         if it cannot apply to that socket."""
+        if not isinstance(sock, socket.socket):
+            raise TypeError(f"add_server() takes a listening socket.socket, not {type(sock).__name__}")
+        if sock.fileno() < 0:
+            raise ValueError("add_server() needs an open socket; this one is closed")
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            raise ValueError("add_server() needs a listening socket: call listen() on it first")
         return None if allow_uids is None else _check_allow_uids(sock, allow_uids)
 
-    def accept(self, fd: int, result: list[Any], register: Callable[[Channel], None]) -> None:
-        """Accept a batch of clients from the server on ``fd``, registering
-        each with ``register`` and reporting it in ``result``."""
+    @staticmethod
+    def check_deadlines(idle_timeout: float | None, handshake_timeout: float | None) -> Deadlines:
+        """``add_server()``'s deadlines, checked."""
+        return Deadlines(
+            None if idle_timeout is None else check_seconds(idle_timeout, "add_server", positive=True),
+            None if handshake_timeout is None else check_seconds(handshake_timeout, "add_server", positive=True),
+        )
+
+    def accept(self, fd: int, result: list[Any], admit: Admit) -> None:
+        """Accept a batch of clients from the server on ``fd``, handing each
+        to ``admit`` with its server's deadlines and reporting it in ``result``."""
         server = self.servers[fd]
         for _ in range(_ACCEPT_BATCH):
             try:
@@ -100,7 +137,7 @@ class Acceptor:
                 _LOG.debug("accepted client unusable (%s)", err)
                 sock.close()
                 continue
-            register(client)
+            admit(client, self._deadlines[fd])
             result.append(((address, client), server))
         self._backoff.pop(fd, None)
 
@@ -140,27 +177,23 @@ class Acceptor:
         self._backoff[fd] = min(pause * 2, _BACKOFF_MAX)
         _LOG.warning("accept on %r failed (%s); pausing it for %.2fs", server, err, pause)
         self._watch.unregister(fd)
-        self.paused[fd] = time.monotonic() + pause
+        self._paused[fd] = self._timers.add(pause, action=functools.partial(self._resume, fd))
 
-    def until_resume(self, timeout: float | None) -> float:
-        """``timeout``, shortened to the time left until a paused server resumes."""
-        wait = max(0.0, min(self.paused.values()) - time.monotonic())
-        return wait if timeout is None else min(timeout, wait)
-
-    def resume(self) -> None:
-        """Watch again the servers whose pause has passed."""
-        now = time.monotonic()
-        for fd, until in list(self.paused.items()):
-            if until <= now:
-                del self.paused[fd]
-                self._watch.register(fd, self._watch.READ)
+    def _resume(self, fd: int, result: list[Any]) -> None:
+        """The pause of the server on ``fd`` has passed: watch it again."""
+        del self._paused[fd]
+        self._watch.register(fd, self._watch.READ)
 
     def drop(self, fd: int) -> socket.socket:
         """Stop accepting from the server on ``fd``; return it."""
         server = self.servers.pop(fd)
         self._allowed_uids.pop(fd, None)
         self._backoff.pop(fd, None)
-        if self.paused.pop(fd, None) is None:
+        self._deadlines.pop(fd, None)
+        resumption = self._paused.pop(fd, None)
+        if resumption is not None:
+            resumption.cancel()
+        else:
             with contextlib.suppress(KeyError, ValueError):
                 self._watch.unregister(fd)
         return server
@@ -207,3 +240,55 @@ def _open_reserve() -> int | None:
         return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+
+
+class ResetOnRead:
+    """The poll read of a client with an idle timeout: a read that gives
+    entries pushes the timeout back (an O(1) change of the timer, see
+    :mod:`channels.timers`). Other clients' reads pay nothing for it."""
+
+    __slots__ = ("_read", "_timer")
+
+    def __init__(self, read: Callable[[list[Any]], bool], timer: Timer) -> None:
+        self._read = read
+        self._timer = timer
+
+    def __call__(self, result: list[Any]) -> bool:
+        """Read as the wrapped read does; reset the timer if the client spoke."""
+        size = len(result)
+        ended = self._read(result)
+        if len(result) > size:
+            self._timer.reset()
+        return ended
+
+
+class DeadlineHost(Protocol):
+    """What a missed deadline asks of the poller."""
+
+    def _is_registered(self, channel: object) -> bool: ...
+
+    def _time_out(self, client: Any, why: str, result: list[Any]) -> None: ...
+
+
+def deadline_action(
+    host: Callable[[], DeadlineHost | None],
+    client: Callable[[], Channel | None],
+    why: str,
+    *,
+    handshake: bool = False,
+) -> Callable[[list[Any]], None]:
+    """What a client's deadline timer does when due: have the poller time
+    the client out, unless it is gone, no longer read, or (``handshake``)
+    done with its TLS handshake. Both are weak references (``host()`` and
+    ``client()`` give ``None`` once they are gone): a timer keeps neither
+    the poller nor the client alive."""
+
+    def expired(result: list[Any]) -> None:
+        poller, channel = host(), client()
+        if poller is None or channel is None or not poller._is_registered(channel):
+            return
+        if handshake and getattr(channel, "handshake_done", True):
+            return
+        poller._time_out(channel, why, result)
+
+    return expired

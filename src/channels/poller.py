@@ -14,13 +14,16 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from ._accept import Acceptor
+from . import signals
+from ._accept import DEFAULT_HANDSHAKE_TIMEOUT, Acceptor, Deadlines, ResetOnRead, deadline_action
 from ._foreign import PollRead, is_native, poll_reader, still_on
 from ._seam import PolledChannel
+from ._wake import Waker
 from ._watch import Watcher, default_watcher
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
-from .sockets import SocketChannel
+from .signals import SignalSource
 from .splitter import DEFAULT_MAX_LINE_LENGTH
+from .timers import Timer, TimerQueue, check_seconds
 
 __all__ = ["Poller", "PollResult"]
 
@@ -30,9 +33,13 @@ _LOG = logging.getLogger("channels.poller")
 # to run the same checks over selectors).
 _make_watcher: Callable[[], Watcher] = default_watcher
 
-#: One entry of ``poll()``'s result: ``(data, channel)`` or
-#: ``((address, client_channel), server_socket)``.
-PollResult = tuple[bytes, Any] | tuple[tuple[Any, SocketChannel], socket.socket]
+#: One entry of ``poll()``'s result: ``(data, channel)``,
+#: ``((address, client_channel), server_socket)``, ``(due, timer)`` or
+#: ``(signum, signal_source)``. A program tells them apart by the second
+#: element; a union of the four tuple types cannot be narrowed that way by a
+#: type checker, so every program, those written before timers and signals
+#: too, would need a cast per entry: the elements are typed ``Any``.
+PollResult = tuple[Any, Any]
 
 
 class Poller:
@@ -63,6 +70,7 @@ class Poller:
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
         batch_writes: bool = True,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._buffering = check_buffering(buffering)
         self._max_line_length = max_line_length
@@ -80,14 +88,20 @@ class Poller:
         # id(channel) -> read descriptor, for foreign channels only: this
         # package's own channels keep theirs in ``_poll_fd``.
         self._foreign: dict[int, int] = {}
+        self._timers = TimerQueue(time.monotonic if clock is None else clock)
+        self._timer_heap = self._timers.heap  # checked on every poll
+        # Accepted clients with an idle timeout -> its timer, reset on every read.
+        self._idle_timers: weakref.WeakKeyDictionary[PolledChannel, Timer] = weakref.WeakKeyDictionary()
+        # Channels this poller ended, and why (a missed deadline).
+        self._end_causes: weakref.WeakKeyDictionary[PolledChannel, BaseException] = weakref.WeakKeyDictionary()
         self._acceptor = Acceptor(
             self._watch,
+            self._timers,
             buffering=self._buffering,
             max_line_length=max_line_length,
             max_pending=max_pending,
         )
         self._servers = self._acceptor.servers  # server descriptor -> server
-        self._paused = self._acceptor.paused  # server descriptor -> resume time
         self._writing: dict[int, PolledChannel] = {}  # watched write descriptor -> channel
         # Descriptors the watcher refuses (regular files, /dev/null): ready
         # whenever asked, read or sent to on every poll. Descriptor -> the
@@ -104,16 +118,9 @@ class Poller:
         # let go (unless output still waits for its peer; see _writing).
         self._draining: weakref.WeakSet[PolledChannel] = weakref.WeakSet()
         self._reading_paused: weakref.WeakSet[PolledChannel] = weakref.WeakSet()  # among them
-        # wakeup() writes a byte to one end, the selector watches the other. A
-        # socket pair rather than raw pipe descriptors: once closed, a socket
-        # object raises instead of writing into whatever reused its number.
-        self._wake_send, self._wake_recv = socket.socketpair()
-        self._wake_send.setblocking(False)
-        self._wake_recv.setblocking(False)
-        self._wake_fd = self._wake_recv.fileno()
+        self._waker = Waker()  # woken by wakeup() and by watched signals
+        self._wake_fd = self._waker.fd
         self._watch.register(self._wake_fd, self._watch.READ)
-        # A poller dropped without close() must not leak them (nor warn).
-        self._close_wake = weakref.finalize(self, _close_all_of, self._wake_send, self._wake_recv)
         _live_pollers.add(self)
 
     @property
@@ -156,6 +163,8 @@ class Poller:
         else:
             channel._ch_poller = self
             channel._ch_poll_fd = fd
+            if self._idle_timers and channel in self._idle_timers:
+                self._readers[fd] = ResetOnRead(self._readers[fd], self._idle_timers[channel])
             if channel.pending_output:
                 self._watch_write(channel)
             if channel._poll_has_input():
@@ -211,32 +220,78 @@ class Poller:
         if channel in self._reading_paused:
             self.register(channel)
 
-    def add_server(self, sock: socket.socket, *, allow_uids: Iterable[int] | None = None) -> None:
+    def add_server(
+        self,
+        sock: socket.socket,
+        *,
+        allow_uids: Iterable[int] | None = None,
+        idle_timeout: float | None = None,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+    ) -> None:
         """Accept clients from ``sock``, a listening TCP or Unix socket.
 
-        Each client is wrapped in a :class:`SocketChannel`, registered, and
-        reported by :meth:`poll` as ``((address, channel), sock)``.
+        Each client is wrapped in a :class:`SocketChannel` (a
+        :class:`~channels.tls.TLSChannel` for a server made by
+        :func:`~channels.tls.listen_tls`), registered, and reported by
+        :meth:`poll` as ``((address, channel), sock)``.
 
         ``allow_uids`` (Unix sockets only) admits only clients whose user id,
         as the kernel reports it (``SO_PEERCRED``), is among these; others are
         closed as they are accepted, with a warning logged on
         ``channels.poller``, and never reported. ``ValueError`` for another
         kind of socket, ``NotImplementedError`` where the platform cannot tell
-        a peer's user. Adding a server again does nothing and keeps its first
-        settings.
+        a peer's user.
+
+        ``idle_timeout`` (seconds, ``None``: none): a client that sends
+        nothing for that long is closed (its pending output dropped) and
+        reported ``(b'', client)``, with :class:`TimeoutError` as the cause
+        of its end. ``handshake_timeout`` (seconds, default 10, ``None``:
+        none): a TLS client whose handshake is not done by then is dropped
+        the same way, so that a client that never finishes it does not hold
+        a descriptor forever. A paused client (:meth:`pause_reading`) is not
+        timed out while paused. Adding a server again does nothing and keeps
+        its first settings.
         """
-        if not isinstance(sock, socket.socket):
-            raise TypeError(f"add_server() takes a listening socket.socket, not {type(sock).__name__}")
-        if sock.fileno() < 0:
-            raise ValueError("add_server() needs an open socket; this one is closed")
-        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-            raise ValueError("add_server() needs a listening socket: call listen() on it first")
         allowed = self._acceptor.check(sock, allow_uids)
+        deadlines = self._acceptor.check_deadlines(idle_timeout, handshake_timeout)
         fd = sock.fileno()
         if fd in self._servers:
             return
         self._claim(fd, sock)
-        self._acceptor.add(sock, fd, allowed)
+        self._acceptor.add(sock, fd, allowed, deadlines)
+
+    def call_later(self, seconds: float) -> Timer:
+        """A :class:`~channels.timers.Timer` due ``seconds`` from now, once.
+
+        When it is due, :meth:`poll` returns ``(due, timer)`` among its
+        entries, ``due`` being the clock value (``time.monotonic()``) it was
+        due at; a poll never waits past the earliest timer. ``timer.cancel()``
+        disarms it, ``timer.reset()`` pushes it back.
+        """
+        return self._timers.add(check_seconds(seconds, "call_later"))
+
+    def call_every(self, seconds: float) -> Timer:
+        """A :class:`~channels.timers.Timer` due every ``seconds`` (above 0),
+        the first time ``seconds`` from now.
+
+        Reported as :meth:`call_later`'s are. One that fell behind (the
+        program polled late) is reported once, not once per time missed, and
+        goes on at the next time of its schedule.
+        """
+        return self._timers.add(seconds := check_seconds(seconds, "call_every", positive=True), seconds)
+
+    def watch_signals(self, *signums: int) -> SignalSource:
+        """Report the signals ``signums``: each one delivered wakes a waiting
+        :meth:`poll`, which returns ``(signum, source)`` among its entries
+        (once per poll however many times it came).
+
+        Returns the :class:`~channels.signals.SignalSource`; its ``close()``
+        (or :meth:`close_all`) puts back the handlers that were there. In the
+        main thread only, and by one poller at a time in a process:
+        ``ValueError`` otherwise, and for a signal watched already or one
+        that cannot be caught (SIGKILL, SIGSTOP).
+        """
+        return signals.watch(self._waker, signums)
 
     def poll(self, timeout: float | None = None) -> list[PollResult]:
         """Wait up to ``timeout`` seconds (``None``: no limit) for activity.
@@ -266,8 +321,8 @@ class Poller:
         ended = self._ended
         if ended or held_input or self._always_ready or (timeout is not None and timeout < 0):
             timeout = 0
-        if self._paused:
-            timeout = self._acceptor.until_resume(timeout)
+        if self._timer_heap:
+            timeout = self._timers.wait_time(timeout)
         ready = self._wait(timeout)
         result: list[Any]
         if self._batch_writes:
@@ -294,15 +349,17 @@ class Poller:
             self._serve_always_ready(result)
         if held_input:
             self._read_held_input(held_input, result)
-        if self._paused:
-            self._acceptor.resume()
+        if self._timer_heap:
+            self._timers.fire(result)
         return result
 
     def _on_other_readable(self, fd: int, result: list[Any]) -> None:
         if fd in self._servers:
-            self._acceptor.accept(fd, result, self.register)
+            self._acceptor.accept(fd, result, self._admit)
         elif fd == self._wake_fd:
-            self._drain_wakeups()
+            woken_by = self._waker.drain()
+            if woken_by.strip(b"\0"):
+                signals.report(self._waker, woken_by, result)
 
     def wakeup(self) -> None:
         """Make a :meth:`poll` that is waiting return now (or the next one at once).
@@ -312,18 +369,16 @@ class Poller:
         poll returns what else happened, ``[]`` if nothing did. Wake-ups made
         before a poll count as one. Does nothing once the poller is closed.
         """
-        # BlockingIOError: the socket is full, a wake-up is already pending.
-        # Any other OSError: closed, there is no poll left to wake.
-        with contextlib.suppress(OSError):
-            self._wake_send.send(b"\0")
+        self._waker.wake()
 
     def close_all(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
-        """Close every registered channel and server.
+        """Close every registered channel and server, and the signal sources.
 
         Pending output of all channels is sent concurrently, for at most
         ``timeout`` seconds in all; what is left then is dropped (logged).
-        The channels are not reported by later polls.
+        The channels are not reported by later polls. Timers stay armed.
         """
+        signals.close_sources_of(self._waker)
         paused = list(self._reading_paused)
         for channel in paused:
             self._stop_draining(channel)
@@ -349,7 +404,7 @@ class Poller:
         """:meth:`close_all`, then free the poller's own descriptors."""
         self.close_all()
         self._watch.close()
-        self._close_wake()
+        self._waker.close()
         _live_pollers.discard(self)
 
     def __enter__(self) -> Poller:
@@ -418,11 +473,6 @@ class Poller:
         self._reading_paused.discard(channel)
         self._unwatch_writes_of(channel)
         channel._ch_poller = None
-
-    def _drain_wakeups(self) -> None:
-        with contextlib.suppress(OSError):  # BlockingIOError: all read
-            while self._wake_recv.recv(4096):
-                pass
 
     def _read_held_input(self, held: list[Any], result: list[Any]) -> None:
         done = {id(entry[1]) for entry in result}
@@ -508,6 +558,30 @@ class Poller:
         if channel is not None and channel._poll_flush():
             self._unwatch_write(fd)
 
+    # -- clients' deadlines ----------------------------------------------------
+
+    def _admit(self, client: Channel, deadlines: Deadlines) -> None:
+        """Register ``client``, accepted from a server, and arm its deadlines."""
+        self.register(client)
+        this = weakref.ref(self)  # a timer must not keep the poller alive
+        ref = weakref.ref(client)
+        if deadlines.idle is not None:
+            why = f"silent for {deadlines.idle}s (idle_timeout)"
+            self._idle_timers[client] = timer = self._timers.add(deadlines.idle, action=deadline_action(this, ref, why))
+            fd = client._ch_poll_fd
+            self._readers[fd] = ResetOnRead(self._readers[fd], timer)
+        if deadlines.handshake is not None and not getattr(client, "handshake_done", True):
+            why = f"TLS handshake not done in {deadlines.handshake}s (handshake_timeout)"
+            self._timers.add(deadlines.handshake, action=deadline_action(this, ref, why, handshake=True))
+
+    def _time_out(self, client: PolledChannel, why: str, result: list[Any]) -> None:
+        """``client`` missed a deadline: close it, report its end in ``result``."""
+        _LOG.info("%r: closed, %s", client, why)
+        self._forget(client)
+        self._end_causes[client] = TimeoutError(f"{client!r}: {why}")
+        client.abort()
+        result.append((b"", client))
+
     # -- bookkeeping ----------------------------------------------------------
 
     def _claim(self, fd: int, owner: object) -> None:
@@ -539,6 +613,8 @@ class Poller:
         fd = channel._ch_poll_fd if is_native(channel) else self._foreign.pop(id(channel))
         del self._channels[fd]
         del self._readers[fd]
+        if self._idle_timers and is_native(channel) and channel in self._idle_timers:
+            self._idle_timers[channel].cancel()  # not read now: not timed out either
         if fd in self._always_ready:
             self._stop_always_ready(fd, self._watch.READ)
         self._unwatch_writes_of(channel)
@@ -590,11 +666,6 @@ def _flush_together(channels: list[PolledChannel], timeout: float | None) -> Non
             watcher.register(channel._write_fd(), select.POLLOUT)
         watcher.poll(None if remaining is None else int(remaining * 1000) + 1)
         waiting = [ch for ch in waiting if not ch._poll_flush()]
-
-
-def _close_all_of(*sockets: socket.socket) -> None:
-    for sock in sockets:
-        sock.close()
 
 
 # Output held for a poll that never comes (the program exits after its last
