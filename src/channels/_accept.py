@@ -5,7 +5,8 @@ One :class:`Acceptor` per poller keeps the listening sockets given to
 wraps each in the channel its server calls for, checks who may connect
 (``allow_uids``) and hands the client to the poller to register. It also
 owns the policy for running out of descriptors (the spare descriptor and
-the back-off) and the error catalogue of ``accept()``.
+the back-off) and the error catalogue of ``accept()``; and its clients' deadlines
+(``idle_timeout``, ``handshake_timeout``), as timers of the poller's.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import functools
 import logging
 import os
 import socket
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol
 
+from ._foreign import PollRead
 from ._watch import Watcher
 from .base import Channel
 from .sockets import SocketChannel, peer_credentials_of
 from .timers import Timer, TimerQueue, check_seconds
 
-__all__ = ["DEFAULT_HANDSHAKE_TIMEOUT", "Acceptor", "Deadlines", "ResetOnRead", "deadline_action"]
+__all__ = ["DEFAULT_HANDSHAKE_TIMEOUT", "Acceptor", "ClientDeadlines", "Deadlines"]
 
 _LOG = logging.getLogger("channels.poller")
 
@@ -56,11 +59,6 @@ class Deadlines(NamedTuple):
     handshake: float | None
 
 
-#: What the poller does with an accepted client: register it, then watch
-#: its deadlines.
-Admit = Callable[[Channel, Deadlines], None]
-
-
 class Acceptor:
     """The listening sockets of one poller, and how their clients are accepted.
 
@@ -79,10 +77,28 @@ class Acceptor:
         self._backoff: dict[int, float] = {}  # server descriptor -> next pause
         self._allowed_uids: dict[int, frozenset[int]] = {}  # server descriptor -> who may connect
         self._deadlines: dict[int, Deadlines] = {}  # server descriptor -> its clients' deadlines
+        self.client_deadlines = ClientDeadlines(timers)
         self._reserve: int | None = None
 
-    def add(self, sock: socket.socket, fd: int, allowed: frozenset[int] | None, deadlines: Deadlines) -> None:
-        """Accept clients from ``sock`` on ``fd`` (checked, see :meth:`check`)."""
+    def add(
+        self,
+        sock: socket.socket,
+        allow_uids: Iterable[int] | None,
+        idle_timeout: float | None,
+        handshake_timeout: float | None,
+        claim: Callable[[int, object], None],
+    ) -> None:
+        """Accept clients from ``sock`` (see ``Poller.add_server()``);
+        ``claim(fd, sock)`` raises if the poller has a channel on its descriptor."""
+        allowed = _check_server(sock, allow_uids)
+        deadlines = Deadlines(
+            None if idle_timeout is None else check_seconds(idle_timeout, "add_server", positive=True),
+            None if handshake_timeout is None else check_seconds(handshake_timeout, "add_server", positive=True),
+        )
+        fd = sock.fileno()
+        if fd in self.servers:
+            return
+        claim(fd, sock)
         if allowed is not None:
             self._allowed_uids[fd] = allowed
         self._deadlines[fd] = deadlines
@@ -92,29 +108,10 @@ class Acceptor:
         if self._reserve is None:
             self._reserve = _open_reserve()
 
-    @staticmethod
-    def check(sock: socket.socket, allow_uids: Iterable[int] | None) -> frozenset[int] | None:
-        """The users ``allow_uids`` admits to ``sock`` (``None``: all); raises
-        if it cannot apply to that socket."""
-        if not isinstance(sock, socket.socket):
-            raise TypeError(f"add_server() takes a listening socket.socket, not {type(sock).__name__}")
-        if sock.fileno() < 0:
-            raise ValueError("add_server() needs an open socket; this one is closed")
-        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-            raise ValueError("add_server() needs a listening socket: call listen() on it first")
-        return None if allow_uids is None else _check_allow_uids(sock, allow_uids)
-
-    @staticmethod
-    def check_deadlines(idle_timeout: float | None, handshake_timeout: float | None) -> Deadlines:
-        """``add_server()``'s deadlines, checked."""
-        return Deadlines(
-            None if idle_timeout is None else check_seconds(idle_timeout, "add_server", positive=True),
-            None if handshake_timeout is None else check_seconds(handshake_timeout, "add_server", positive=True),
-        )
-
-    def accept(self, fd: int, result: list[Any], admit: Admit) -> None:
-        """Accept a batch of clients from the server on ``fd``, handing each
-        to ``admit`` with its server's deadlines and reporting it in ``result``."""
+    def accept(self, fd: int, result: list[Any], host: DeadlineHost) -> None:
+        """Accept a batch of clients from the server on ``fd``: arm each
+        one's deadlines, register it with ``host`` (the poller), and report
+        it in ``result``."""
         server = self.servers[fd]
         for _ in range(_ACCEPT_BATCH):
             try:
@@ -137,7 +134,8 @@ class Acceptor:
                 _LOG.debug("accepted client unusable (%s)", err)
                 sock.close()
                 continue
-            admit(client, self._deadlines[fd])
+            self.client_deadlines.arm(host, client, self._deadlines[fd])
+            host.register(client)
             result.append(((address, client), server))
         self._backoff.pop(fd, None)
 
@@ -184,6 +182,19 @@ class Acceptor:
         del self._paused[fd]
         self._watch.register(fd, self._watch.READ)
 
+    def claim(self, fd: int) -> None:
+        """``ValueError`` if a server is added on ``fd``."""
+        if fd in self.servers:
+            raise ValueError(f"descriptor {fd} is already registered for server {self.servers[fd]!r}")
+
+    def drop_server(self, sock: socket.socket) -> bool:
+        """Stop accepting from ``sock``, if it is one of ours: say whether it was."""
+        for fd, server in self.servers.items():
+            if server is sock:
+                self.drop(fd)
+                return True
+        return False
+
     def drop(self, fd: int) -> socket.socket:
         """Stop accepting from the server on ``fd``; return it."""
         server = self.servers.pop(fd)
@@ -207,6 +218,18 @@ class Acceptor:
             # close(): free the spare too; add() opens it again.
             os.close(self._reserve)
             self._reserve = None
+
+
+def _check_server(sock: socket.socket, allow_uids: Iterable[int] | None) -> frozenset[int] | None:
+    """The users ``allow_uids`` admits to ``sock`` (``None``: all); raises
+    if ``sock`` cannot be a server, or ``allow_uids`` cannot apply to it."""
+    if not isinstance(sock, socket.socket):
+        raise TypeError(f"add_server() takes a listening socket.socket, not {type(sock).__name__}")
+    if sock.fileno() < 0:
+        raise ValueError("add_server() needs an open socket; this one is closed")
+    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        raise ValueError("add_server() needs a listening socket: call listen() on it first")
+    return None if allow_uids is None else _check_allow_uids(sock, allow_uids)
 
 
 def _check_allow_uids(sock: socket.socket, allow_uids: Iterable[int]) -> frozenset[int]:
@@ -242,19 +265,80 @@ def _open_reserve() -> int | None:
         return None
 
 
-class ResetOnRead:
+class ClientDeadlines:
+    """The deadlines of the clients accepted by one poller.
+
+    A client with an idle timeout gets a timer, pushed back by every poll
+    read that gives entries (:meth:`reader` wraps its read) and disarmed
+    while the poller does not read it (:meth:`not_read`); a TLS client gets
+    a timer for its handshake. When one is due, :meth:`time_out` ends the
+    client, unless it is gone, no longer read, or done with its handshake.
+    Timers hold the poller and the client weakly: they keep neither alive.
+    """
+
+    def __init__(self, timers: TimerQueue) -> None:
+        self._timers = timers
+        #: Clients with an idle timeout -> its timer.
+        self.idle: weakref.WeakKeyDictionary[Channel, Timer] = weakref.WeakKeyDictionary()
+        #: Clients timed out -> why (a TimeoutError).
+        self.causes: weakref.WeakKeyDictionary[Channel, BaseException] = weakref.WeakKeyDictionary()
+
+    def arm(self, host: DeadlineHost, client: Channel, deadlines: Deadlines) -> None:
+        """Arm ``client``'s deadlines (before it is registered)."""
+        this, ref = weakref.ref(host), weakref.ref(client)
+        if deadlines.idle is not None:
+            why = f"silent for {deadlines.idle}s (idle_timeout)"
+            self.idle[client] = self._timers.add(deadlines.idle, action=_expiry(this, ref, self, why))
+        if deadlines.handshake is not None and not getattr(client, "handshake_done", True):
+            why = f"TLS handshake not done in {deadlines.handshake}s (handshake_timeout)"
+            self._timers.add(deadlines.handshake, action=_expiry(this, ref, self, why, handshake=True))
+
+    def reader(self, channel: Any, read: PollRead) -> PollRead:
+        """``read``, or for a client with an idle timeout, ``read`` that
+        pushes it back; its whole timeout starts again now."""
+        timer = self.idle.get(channel)
+        if timer is None:
+            return read
+        timer.reset()
+        return _ResetOnRead(read, timer)
+
+    def time_out(self, host: DeadlineHost, client: Any, why: str, result: list[Any]) -> None:
+        """``client`` missed a deadline: close it, report its end in ``result``."""
+        _LOG.info("%r: closed, %s", client, why)
+        host._forget(client)
+        self.causes[client] = TimeoutError(f"{client!r}: {why}")
+        client.abort()
+        result.append((b"", client))
+
+    def not_read(self, channel: Any) -> None:
+        """``channel`` is not read now (paused, ended, unregistered): no idle timeout."""
+        timer = self.idle.get(channel)
+        if timer is not None:
+            timer.cancel()
+
+
+class DeadlineHost(Protocol):
+    """What accepting a client and timing it out ask of the poller."""
+
+    def register(self, channel: Channel) -> None: ...
+
+    def _is_registered(self, channel: object) -> bool: ...
+
+    def _forget(self, channel: Any) -> None: ...
+
+
+class _ResetOnRead:
     """The poll read of a client with an idle timeout: a read that gives
     entries pushes the timeout back (an O(1) change of the timer, see
     :mod:`channels.timers`). Other clients' reads pay nothing for it."""
 
     __slots__ = ("_read", "_timer")
 
-    def __init__(self, read: Callable[[list[Any]], bool], timer: Timer) -> None:
+    def __init__(self, read: PollRead, timer: Timer) -> None:
         self._read = read
         self._timer = timer
 
     def __call__(self, result: list[Any]) -> bool:
-        """Read as the wrapped read does; reset the timer if the client spoke."""
         size = len(result)
         ended = self._read(result)
         if len(result) > size:
@@ -262,33 +346,21 @@ class ResetOnRead:
         return ended
 
 
-class DeadlineHost(Protocol):
-    """What a missed deadline asks of the poller."""
-
-    def _is_registered(self, channel: object) -> bool: ...
-
-    def _time_out(self, client: Any, why: str, result: list[Any]) -> None: ...
-
-
-def deadline_action(
+def _expiry(
     host: Callable[[], DeadlineHost | None],
     client: Callable[[], Channel | None],
+    deadlines: ClientDeadlines,
     why: str,
     *,
     handshake: bool = False,
 ) -> Callable[[list[Any]], None]:
-    """What a client's deadline timer does when due: have the poller time
-    the client out, unless it is gone, no longer read, or (``handshake``)
-    done with its TLS handshake. Both are weak references (``host()`` and
-    ``client()`` give ``None`` once they are gone): a timer keeps neither
-    the poller nor the client alive."""
+    """What a client's deadline timer does when due."""
 
     def expired(result: list[Any]) -> None:
         poller, channel = host(), client()
         if poller is None or channel is None or not poller._is_registered(channel):
-            return
-        if handshake and getattr(channel, "handshake_done", True):
-            return
-        poller._time_out(channel, why, result)
+            return  # gone, ended, paused or unregistered
+        if not (handshake and getattr(channel, "handshake_done", True)):
+            deadlines.time_out(poller, channel, why, result)
 
     return expired

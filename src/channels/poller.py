@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import errno
 import logging
-import select
 import socket
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
 from . import signals
-from ._accept import DEFAULT_HANDSHAKE_TIMEOUT, Acceptor, Deadlines, ResetOnRead, deadline_action
+from ._accept import DEFAULT_HANDSHAKE_TIMEOUT, Acceptor
+from ._closing import close_together, send_at_exit
 from ._foreign import PollRead, is_native, poll_reader, still_on
 from ._seam import PolledChannel
 from ._wake import Waker
-from ._watch import Watcher, default_watcher
+from ._watch import AlwaysReadyWatcher, Watcher, default_watcher
+from ._writing import WriteWatch, watch_or_refuse
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
 from .signals import SignalSource
 from .splitter import DEFAULT_MAX_LINE_LENGTH
@@ -33,34 +31,33 @@ _LOG = logging.getLogger("channels.poller")
 # to run the same checks over selectors).
 _make_watcher: Callable[[], Watcher] = default_watcher
 
-#: One entry of ``poll()``'s result: ``(data, channel)``,
-#: ``((address, client_channel), server_socket)``, ``(due, timer)`` or
-#: ``(signum, signal_source)``. A program tells them apart by the second
-#: element; a union of the four tuple types cannot be narrowed that way by a
-#: type checker, so every program, those written before timers and signals
-#: too, would need a cast per entry: the elements are typed ``Any``.
+#: One entry of ``poll()``'s result: ``(data, channel)``, ``((address,
+#: client), server)``, ``(due, timer)`` or ``(signum, source)``. ``Any``: a
+#: union of tuples cannot be narrowed by the second element, as programs do.
 PollResult = tuple[Any, Any]
 
 
 class Poller:
-    """Multiplexes registered channels and listening sockets.
+    """Multiplexes registered channels, listening sockets, timers and signals.
 
     Built on epoll on Linux and on :mod:`selectors` elsewhere (kqueue on BSD
     and macOS), so a poll costs what the ready channels cost, not what the
-    idle ones do.
-    Clients accepted from servers are wrapped in :class:`SocketChannel` with
-    this poller's ``buffering``, ``max_line_length`` and ``max_pending``.
+    idle ones do. Clients accepted from servers are wrapped in
+    :class:`SocketChannel` with this poller's ``buffering``,
+    ``max_line_length`` and ``max_pending``.
 
     Writes made while the program iterates over the list :meth:`poll`
     returned (the *turn*) are held and sent when that iteration ends, so
     that what one turn writes to a channel leaves in one system call; any
     other write is sent at once. ``batch_writes=False`` sends turn writes at
-    once too. Output the peer does not take at once is sent as it becomes
-    writable, by later polls.
+    once too. Output the peer does not take at once is sent by later polls.
 
     Descriptors that epoll cannot watch (a regular file, ``/dev/null``) are
     taken as always ready, as poll(2) reports them: read once per poll
     (which then does not wait) until their end.
+
+    ``clock`` (default ``time.monotonic``) times timers and deadlines; a
+    test passes a :class:`channels.testing.FakeClock` to move it by hand.
     """
 
     def __init__(
@@ -73,11 +70,8 @@ class Poller:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._buffering = check_buffering(buffering)
-        self._max_line_length = max_line_length
-        self._max_pending = max_pending
-        self._watch = _make_watcher()
+        self._watch = AlwaysReadyWatcher(_make_watcher())
         # Looked up once: poll() is the hot path.
-        self._wait = self._watch.wait
         self._read_ready = self._watch.READ_READY
         self._write_ready = self._watch.WRITE_READY
         self._channels: dict[int, Any] = {}  # read descriptor -> channel
@@ -90,10 +84,6 @@ class Poller:
         self._foreign: dict[int, int] = {}
         self._timers = TimerQueue(time.monotonic if clock is None else clock)
         self._timer_heap = self._timers.heap  # checked on every poll
-        # Accepted clients with an idle timeout -> its timer, reset on every read.
-        self._idle_timers: weakref.WeakKeyDictionary[PolledChannel, Timer] = weakref.WeakKeyDictionary()
-        # Channels this poller ended, and why (a missed deadline).
-        self._end_causes: weakref.WeakKeyDictionary[PolledChannel, BaseException] = weakref.WeakKeyDictionary()
         self._acceptor = Acceptor(
             self._watch,
             self._timers,
@@ -102,26 +92,20 @@ class Poller:
             max_pending=max_pending,
         )
         self._servers = self._acceptor.servers  # server descriptor -> server
-        self._writing: dict[int, PolledChannel] = {}  # watched write descriptor -> channel
-        # Descriptors the watcher refuses (regular files, /dev/null): ready
-        # whenever asked, read or sent to on every poll. Descriptor -> the
-        # watcher's READ and WRITE bits it stands in for; see _watch_or_not().
-        self._always_ready: dict[int, int] = {}
+        self._deadlines = self._acceptor.client_deadlines
+        self._write_watch = WriteWatch(self._watch, self._channels)
+        self._writing = self._write_watch.writing  # watched write descriptor -> channel
         self._batch_writes = batch_writes
         self._turn_depth = 0  # iterations over poll() results under way; see _Turn
         self._held_output: list[PolledChannel] = []
         self._held_input: list[Any] = []
         self._ended: list[Any] = []
-        # Channels no longer read, whose output is still sent: those whose
-        # end was reported (their peer may only have half-closed) and those
-        # paused by pause_reading(). Weakly held: a channel its owner drops is
-        # let go (unless output still waits for its peer; see _writing).
-        self._draining: weakref.WeakSet[PolledChannel] = weakref.WeakSet()
-        self._reading_paused: weakref.WeakSet[PolledChannel] = weakref.WeakSet()  # among them
+        self._draining = self._write_watch.kept  # ended or paused: written, not read
+        self._reading_paused = self._write_watch.paused  # among them
         self._waker = Waker()  # woken by wakeup() and by watched signals
         self._wake_fd = self._waker.fd
         self._watch.register(self._wake_fd, self._watch.READ)
-        _live_pollers.add(self)
+        send_at_exit.add(self)
 
     @property
     def buffering(self) -> str:
@@ -146,7 +130,7 @@ class Poller:
         if self._is_registered(channel):
             return
         if channel in self._draining:
-            self._stop_draining(channel)
+            self._write_watch.let_go(channel)
         try:
             fd = channel.get_fd()
         except NotImplementedError as err:
@@ -155,18 +139,18 @@ class Poller:
         native = is_native(channel)
         if native and channel._ch_poller is not None:
             raise ValueError(f"{channel!r} is already registered with another Poller")
-        self._watch_or_not(fd, self._watch.READ, channel)
+        watch_or_refuse(self._watch, fd, self._watch.READ, channel)
         self._channels[fd] = channel
-        self._readers[fd] = poll_reader(channel, self._hold_input)
+        read = poll_reader(channel, self._hold_input)
         if not native:
             self._foreign[id(channel)] = fd
+            self._readers[fd] = read
         else:
             channel._ch_poller = self
             channel._ch_poll_fd = fd
-            if self._idle_timers and channel in self._idle_timers:
-                self._readers[fd] = ResetOnRead(self._readers[fd], self._idle_timers[channel])
+            self._readers[fd] = self._deadlines.reader(channel, read) if self._deadlines.idle else read
             if channel.pending_output:
-                self._watch_write(channel)
+                self._write_watch.add(channel)
             if channel._poll_has_input():
                 self._held_input.append(channel)
         _LOG.debug("registered %r", channel)
@@ -176,10 +160,8 @@ class Poller:
 
         Works on channels and sockets that are already closed.
         """
-        for fd, server in list(self._servers.items()):
-            if server is channel:
-                self._acceptor.drop(fd)
-                return
+        if isinstance(channel, socket.socket) and self._acceptor.drop_server(channel):
+            return
         if self._is_registered(channel):
             self._forget(channel)
             if is_native(channel):
@@ -187,7 +169,7 @@ class Poller:
                 channel._poll_flush()
             _LOG.debug("unregistered %r", channel)
         elif isinstance(channel, Channel) and channel in self._draining:
-            self._stop_draining(channel)
+            self._write_watch.let_go(channel)
             channel._poll_flush()
         else:
             # Closed by its owner: its end is no longer reported either.
@@ -230,66 +212,49 @@ class Poller:
     ) -> None:
         """Accept clients from ``sock``, a listening TCP or Unix socket.
 
-        Each client is wrapped in a :class:`SocketChannel` (a
-        :class:`~channels.tls.TLSChannel` for a server made by
-        :func:`~channels.tls.listen_tls`), registered, and reported by
-        :meth:`poll` as ``((address, channel), sock)``.
+        Each client is wrapped in a :class:`SocketChannel` (a ``TLSChannel``
+        for a server made by :func:`~channels.tls.listen_tls`), registered,
+        and reported by :meth:`poll` as ``((address, channel), sock)``.
+        Adding a server again does nothing and keeps its first settings.
 
-        ``allow_uids`` (Unix sockets only) admits only clients whose user id,
-        as the kernel reports it (``SO_PEERCRED``), is among these; others are
-        closed as they are accepted, with a warning logged on
-        ``channels.poller``, and never reported. ``ValueError`` for another
-        kind of socket, ``NotImplementedError`` where the platform cannot tell
-        a peer's user.
+        ``allow_uids`` (Unix sockets only) admits only clients whose user id
+        (``SO_PEERCRED``) is among these; others are closed as they are
+        accepted, with a warning logged on ``channels.poller``, and never
+        reported (``ValueError`` for another kind of socket,
+        ``NotImplementedError`` where the platform cannot tell).
 
-        ``idle_timeout`` (seconds, ``None``: none): a client that sends
-        nothing for that long is closed (its pending output dropped) and
-        reported ``(b'', client)``, with :class:`TimeoutError` as the cause
-        of its end. ``handshake_timeout`` (seconds, default 10, ``None``:
-        none): a TLS client whose handshake is not done by then is dropped
-        the same way, so that a client that never finishes it does not hold
-        a descriptor forever. A paused client (:meth:`pause_reading`) is not
-        timed out while paused. Adding a server again does nothing and keeps
-        its first settings.
+        A client that sends nothing for ``idle_timeout`` seconds, and a TLS
+        client whose handshake is not done in ``handshake_timeout`` seconds
+        (default 10; ``None``: no limit), is closed (its pending output
+        dropped) and reported ``(b'', client)``, with :class:`TimeoutError`
+        as the cause of its end. A paused client is not timed out.
         """
-        allowed = self._acceptor.check(sock, allow_uids)
-        deadlines = self._acceptor.check_deadlines(idle_timeout, handshake_timeout)
-        fd = sock.fileno()
-        if fd in self._servers:
-            return
-        self._claim(fd, sock)
-        self._acceptor.add(sock, fd, allowed, deadlines)
+        self._acceptor.add(sock, allow_uids, idle_timeout, handshake_timeout, self._claim)
 
     def call_later(self, seconds: float) -> Timer:
         """A :class:`~channels.timers.Timer` due ``seconds`` from now, once.
 
-        When it is due, :meth:`poll` returns ``(due, timer)`` among its
-        entries, ``due`` being the clock value (``time.monotonic()``) it was
-        due at; a poll never waits past the earliest timer. ``timer.cancel()``
-        disarms it, ``timer.reset()`` pushes it back.
+        When it is due, :meth:`poll` returns ``(due, timer)``, ``due`` being
+        the ``time.monotonic()`` value it was due at; a poll never waits past
+        the earliest timer. ``timer.cancel()``; ``timer.reset()`` pushes it back.
         """
         return self._timers.add(check_seconds(seconds, "call_later"))
 
     def call_every(self, seconds: float) -> Timer:
         """A :class:`~channels.timers.Timer` due every ``seconds`` (above 0),
-        the first time ``seconds`` from now.
-
-        Reported as :meth:`call_later`'s are. One that fell behind (the
-        program polled late) is reported once, not once per time missed, and
-        goes on at the next time of its schedule.
+        reported as :meth:`call_later`'s are. One that fell behind (a late
+        poll) is reported once, then goes on at the next time of its schedule.
         """
         return self._timers.add(seconds := check_seconds(seconds, "call_every", positive=True), seconds)
 
     def watch_signals(self, *signums: int) -> SignalSource:
         """Report the signals ``signums``: each one delivered wakes a waiting
-        :meth:`poll`, which returns ``(signum, source)`` among its entries
-        (once per poll however many times it came).
+        :meth:`poll`, which returns ``(signum, source)`` (once per poll).
 
         Returns the :class:`~channels.signals.SignalSource`; its ``close()``
-        (or :meth:`close_all`) puts back the handlers that were there. In the
-        main thread only, and by one poller at a time in a process:
-        ``ValueError`` otherwise, and for a signal watched already or one
-        that cannot be caught (SIGKILL, SIGSTOP).
+        (or :meth:`close_all`) puts back the handlers that were there. Main
+        thread only, one poller at a time: ``ValueError`` otherwise, and for
+        a signal watched already or one that cannot be caught.
         """
         return signals.watch(self._waker, signums)
 
@@ -301,8 +266,9 @@ class Poller:
         for a live channel); ``(b'', channel)`` once for each channel that
         ended, which is then no longer read (what is written to it is still
         sent, until it is closed or unregistered: its peer may only have
-        half-closed); and ``((address, client), server)`` for each client
-        accepted (already registered).
+        half-closed); ``((address, client), server)`` for each client
+        accepted (already registered); ``(due, timer)`` for each timer due,
+        and ``(signum, source)`` for each watched signal delivered.
 
         Iterating over the list is the poller's *turn*: writes made to its
         channels meanwhile are held, and sent when the iteration ends, by
@@ -319,11 +285,11 @@ class Poller:
         if held_input:
             self._held_input = []
         ended = self._ended
-        if ended or held_input or self._always_ready or (timeout is not None and timeout < 0):
+        if ended or held_input or (timeout is not None and timeout < 0):
             timeout = 0
         if self._timer_heap:
             timeout = self._timers.wait_time(timeout)
-        ready = self._wait(timeout)
+        ready = self._watch.wait(timeout)
         result: list[Any]
         if self._batch_writes:
             result = _Turn()
@@ -338,15 +304,13 @@ class Poller:
         write_ready = self._write_ready
         for fd, mask in ready:
             if mask & write_ready and fd in self._writing:
-                self._on_writable(fd)
+                self._write_watch.on_writable(fd)
             if mask & read_ready:
                 read = readers.get(fd)
                 if read is None:
                     self._on_other_readable(fd, result)
                 elif read(result):
                     self._input_ended(self._channels[fd])
-        if self._always_ready:
-            self._serve_always_ready(result)
         if held_input:
             self._read_held_input(held_input, result)
         if self._timer_heap:
@@ -355,11 +319,9 @@ class Poller:
 
     def _on_other_readable(self, fd: int, result: list[Any]) -> None:
         if fd in self._servers:
-            self._acceptor.accept(fd, result, self._admit)
+            self._acceptor.accept(fd, result, self)
         elif fd == self._wake_fd:
-            woken_by = self._waker.drain()
-            if woken_by.strip(b"\0"):
-                signals.report(self._waker, woken_by, result)
+            signals.report(self._waker, self._waker.drain(), result)
 
     def wakeup(self) -> None:
         """Make a :meth:`poll` that is waiting return now (or the next one at once).
@@ -381,23 +343,16 @@ class Poller:
         signals.close_sources_of(self._waker)
         paused = list(self._reading_paused)
         for channel in paused:
-            self._stop_draining(channel)
+            self._write_watch.let_go(channel)
         channels = list(self._channels.values())
         for channel in channels:
             self._forget(channel)
-        channels += paused
         self._ended.clear()
-        _flush_together([ch for ch in channels if is_native(ch)], timeout)
-        for channel in channels:
-            if is_native(channel) and channel.pending_output:
-                _LOG.warning("%r: closing dropped %d pending bytes", channel, channel.pending_output)
-                channel.abort()
-            else:
-                channel.close()
+        close_together(channels + paused, timeout)
         self._acceptor.close_all()
         for channel in list(self._draining):
             # Ended channels are their owners' to close; they send on their own now.
-            self._stop_draining(channel)
+            self._write_watch.let_go(channel)
             channel._poll_flush()
 
     def close(self) -> None:
@@ -405,7 +360,7 @@ class Poller:
         self.close_all()
         self._watch.close()
         self._waker.close()
-        _live_pollers.discard(self)
+        send_at_exit.discard(self)
 
     def __enter__(self) -> Poller:
         return self
@@ -417,28 +372,24 @@ class Poller:
 
     # -- called by channels --------------------------------------------------
 
+    # What each does for the channel: see channels._seam.ChannelPoller.
+
     def _hold_output(self, channel: PolledChannel) -> None:
-        """``channel`` holds output: send it at the end of the turn, or at
-        the next poll, then watch write readiness for what is left."""
         self._held_output.append(channel)
 
     def _hold_input(self, channel: PolledChannel) -> None:
-        """``channel`` has lines in memory, where the selector cannot see them."""
         self._held_input.append(channel)
 
     def _output_ended(self, channel: PolledChannel) -> None:
-        """``channel`` is shutting its write side down: stop watching it."""
         if channel in self._draining and channel not in self._reading_paused:
-            self._stop_draining(channel)  # its input ended too: nothing is left to do
+            self._write_watch.let_go(channel)  # its input ended too: nothing is left to do
         else:
-            self._unwatch_writes_of(channel)
+            self._write_watch.remove_all_of(channel)
 
     def _channel_closed(self, channel: PolledChannel) -> None:
-        """``channel`` is being closed by its owner: report its end once
-        (a channel whose end was reported already is only let go)."""
         if channel in self._draining:
             paused = channel in self._reading_paused
-            self._stop_draining(channel)
+            self._write_watch.let_go(channel)
             if paused:  # registered, as far as its owner knows: its end is news
                 self._ended.append(channel)
         elif channel._ch_poller is self:
@@ -463,16 +414,7 @@ class Poller:
     def _keep_writing(self, channel: PolledChannel) -> None:
         """Stop reading ``channel`` but go on sending its output."""
         self._forget(channel)
-        channel._ch_poller = self
-        self._draining.add(channel)
-        if channel.pending_output:
-            self._watch_write(channel)
-
-    def _stop_draining(self, channel: PolledChannel) -> None:
-        self._draining.discard(channel)
-        self._reading_paused.discard(channel)
-        self._unwatch_writes_of(channel)
-        channel._ch_poller = None
+        self._write_watch.keep(channel, self)
 
     def _read_held_input(self, held: list[Any], result: list[Any]) -> None:
         done = {id(entry[1]) for entry in result}
@@ -489,105 +431,13 @@ class Poller:
         held, self._held_output = self._held_output, []
         for channel in held:
             if not channel._poll_flush() and channel._ch_poller is self:
-                self._watch_write(channel)
-
-    def _watch_write(self, channel: PolledChannel) -> None:
-        fd = channel._write_fd()
-        if fd in self._writing:
-            return
-        self._writing[fd] = channel
-        if fd in self._always_ready:  # read too, and refused by the watcher
-            self._always_ready[fd] |= self._watch.WRITE
-        elif self._channels.get(fd) is channel:
-            self._watch.modify(fd, self._watch.READ | self._watch.WRITE)
-        else:
-            self._watch_or_not(fd, self._watch.WRITE, channel)
-
-    def _unwatch_write(self, fd: int) -> None:
-        channel = self._writing.pop(fd)
-        if fd in self._always_ready:
-            self._stop_always_ready(fd, self._watch.WRITE)
-            return
-        try:
-            if self._channels.get(fd) is channel:
-                self._watch.modify(fd, self._watch.READ)
-            else:
-                self._watch.unregister(fd)
-        except (KeyError, ValueError, OSError):
-            pass  # the descriptor is already gone
-
-    def _watch_or_not(self, fd: int, events: int, owner: object) -> None:
-        """Watch ``fd`` for ``events``, or take it as always ready for them
-        if the watcher refuses it; ``ValueError`` if it is not open.
-
-        epoll refuses regular files and devices such as ``/dev/null`` with
-        ``EPERM``, where poll(2) and select(2) report them always ready
-        (their reads and writes never wait). Twisted's epoll reactor hands
-        such descriptors to a "continuous polling" helper that reads and
-        writes them on a timer; libuv refuses them, and Node.js then reads a
-        file stdin with plain file reads instead. We do as poll(2) does, as
-        the original library (built on it) did: such a descriptor is ready
-        on every poll, which then does not wait, until its end is read and
-        it is forgotten. No timer, no spinning once it has ended, and a
-        program reads ``< file`` or ``< /dev/null`` as it reads a pipe.
-        """
-        try:
-            self._watch.register(fd, events)
-        except PermissionError:
-            self._always_ready[fd] = self._always_ready.get(fd, 0) | events
-        except (OSError, ValueError) as err:
-            if isinstance(err, OSError) and err.errno == errno.EBADF:
-                raise ValueError(f"{owner!r} cannot be registered: descriptor {fd} is not open") from err
-            raise ValueError(f"{owner!r} cannot be registered: descriptor {fd} cannot be watched ({err})") from err
-
-    def _stop_always_ready(self, fd: int, events: int) -> None:
-        left = self._always_ready.pop(fd, 0) & ~events
-        if left:
-            self._always_ready[fd] = left
-
-    def _serve_always_ready(self, result: list[Any]) -> None:
-        """What a ready descriptor gets, for each that the watcher refused."""
-        for fd, events in list(self._always_ready.items()):
-            if events & self._watch.WRITE:
-                self._on_writable(fd)
-            if events & self._watch.READ and fd in self._channels:
-                self._read_from(fd, result)
-
-    def _on_writable(self, fd: int) -> None:
-        channel = self._writing.get(fd)
-        if channel is not None and channel._poll_flush():
-            self._unwatch_write(fd)
-
-    # -- clients' deadlines ----------------------------------------------------
-
-    def _admit(self, client: Channel, deadlines: Deadlines) -> None:
-        """Register ``client``, accepted from a server, and arm its deadlines."""
-        self.register(client)
-        this = weakref.ref(self)  # a timer must not keep the poller alive
-        ref = weakref.ref(client)
-        if deadlines.idle is not None:
-            why = f"silent for {deadlines.idle}s (idle_timeout)"
-            self._idle_timers[client] = timer = self._timers.add(deadlines.idle, action=deadline_action(this, ref, why))
-            fd = client._ch_poll_fd
-            self._readers[fd] = ResetOnRead(self._readers[fd], timer)
-        if deadlines.handshake is not None and not getattr(client, "handshake_done", True):
-            why = f"TLS handshake not done in {deadlines.handshake}s (handshake_timeout)"
-            self._timers.add(deadlines.handshake, action=deadline_action(this, ref, why, handshake=True))
-
-    def _time_out(self, client: PolledChannel, why: str, result: list[Any]) -> None:
-        """``client`` missed a deadline: close it, report its end in ``result``."""
-        _LOG.info("%r: closed, %s", client, why)
-        self._forget(client)
-        self._end_causes[client] = TimeoutError(f"{client!r}: {why}")
-        client.abort()
-        result.append((b"", client))
+                self._write_watch.add(channel)
 
     # -- bookkeeping ----------------------------------------------------------
 
     def _claim(self, fd: int, owner: object) -> None:
         """Check that nothing else is registered on ``fd``."""
-        if fd in self._servers:
-            raise ValueError(f"descriptor {fd} is already registered for server {self._servers[fd]!r}")
+        self._acceptor.claim(fd)
         current = self._channels.get(fd)
         if current is None:
             return
@@ -613,21 +463,14 @@ class Poller:
         fd = channel._ch_poll_fd if is_native(channel) else self._foreign.pop(id(channel))
         del self._channels[fd]
         del self._readers[fd]
-        if self._idle_timers and is_native(channel) and channel in self._idle_timers:
-            self._idle_timers[channel].cancel()  # not read now: not timed out either
-        if fd in self._always_ready:
-            self._stop_always_ready(fd, self._watch.READ)
-        self._unwatch_writes_of(channel)
+        if self._deadlines.idle and is_native(channel):
+            self._deadlines.not_read(channel)
+        self._write_watch.remove_all_of(channel)
         with contextlib.suppress(KeyError, ValueError):
             self._watch.unregister(fd)
         if is_native(channel):
             channel._ch_poller = None
             channel._ch_poll_fd = -1
-
-    def _unwatch_writes_of(self, channel: Any) -> None:
-        for fd, writer in list(self._writing.items()):
-            if writer is channel:
-                self._unwatch_write(fd)
 
 
 class _Turn(list[Any]):
@@ -651,29 +494,3 @@ class _Turn(list[Any]):
             poller._turn_depth -= 1
             if poller._held_output:
                 poller._send_held_output()
-
-
-def _flush_together(channels: list[PolledChannel], timeout: float | None) -> None:
-    """Send the pending output of all ``channels`` at once, within ``timeout``."""
-    waiting = [ch for ch in channels if ch.pending_output and not ch._poll_flush()]
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while waiting:
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            return
-        watcher = select.poll()
-        for channel in waiting:
-            watcher.register(channel._write_fd(), select.POLLOUT)
-        watcher.poll(None if remaining is None else int(remaining * 1000) + 1)
-        waiting = [ch for ch in waiting if not ch._poll_flush()]
-
-
-# Output held for a poll that never comes (the program exits after its last
-# write) would be lost; send what the peers take at exit.
-_live_pollers: weakref.WeakSet[Poller] = weakref.WeakSet()
-
-
-@atexit.register
-def _send_held_output_at_exit() -> None:
-    for poller in list(_live_pollers):
-        poller._send_held_output()

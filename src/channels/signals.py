@@ -147,8 +147,8 @@ def watch(waker: Waker, signums: Iterable[object]) -> SignalSource:
 def report(waker: Waker, data: bytes, result: list[Any]) -> None:
     """Add ``(signum, source)`` to ``result`` once for each watched signal
     whose number ``data``, drained from ``waker``, holds."""
-    if waker is not _wakeup_fd.owner:
-        return
+    if waker is not _wakeup_fd.owner or not data.strip(b"\0"):
+        return  # no signal is watched, or only wakeup() woke the poll
     for signum in dict.fromkeys(data):  # each once, in the order they came
         source = _sources.get(signum)
         if source is not None:

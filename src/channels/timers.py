@@ -63,7 +63,7 @@ class Timer:
         self._when: float | None = None  # when it is due; None if not armed
         self._entry_when = 0.0  # the time of its live heap entry (<= _when)
         self._seq = -1  # the seq of its live heap entry; -1: none
-        self._delay = delay
+        self._delay = delay if interval is None else interval  # what reset() pushes it back by
         self._interval = interval
         self._action = action
 
@@ -95,8 +95,9 @@ class Timer:
         self._when = None
 
     def reset(self, seconds: float | None = None) -> None:
-        """Make it due ``seconds`` from now (``None``: the delay it was made
-        with, or its interval), armed again if it was not.
+        """Make it due ``seconds`` from now (``None``: the delay a one-shot
+        timer was made with, a periodic timer's interval), armed again if it
+        was not.
 
         For an idle timeout, reset the timer whenever the peer is heard
         from. A periodic timer goes on every ``interval`` seconds from its

@@ -20,6 +20,7 @@ from channels.poller import Poller
 from tests.poller.support import (
     channel_pair,
     make_test_channel,
+    tcp_server,
 )
 
 
@@ -59,3 +60,20 @@ def test_register_with_a_second_poller_raises(poller: Poller, stack: contextlib.
     poller.register(channel)
     with Poller() as other, pytest.raises(ValueError, match="another Poller"):
         other.register(channel)
+
+
+def test_register_on_a_servers_descriptor_says_so(poller: Poller, stack: contextlib.ExitStack) -> None:
+    server = tcp_server(stack)
+    poller.add_server(server)
+
+    class OnTheServersDescriptor:
+        """A channel of another package, as far as the poller can tell."""
+
+        def get_fd(self) -> int:
+            return server.fileno()
+
+        def read(self) -> bytes:
+            return b""
+
+    with pytest.raises(ValueError, match="already registered for server"):
+        poller.register(OnTheServersDescriptor())  # type: ignore[arg-type]
