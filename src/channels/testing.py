@@ -4,7 +4,7 @@
 ``put()`` and collects output with ``get()``, and it can misbehave the way a
 real network does (short writes, a peer that stops reading, a reset).
 
-:class:`FakeClock` drives a :class:`~channels.poller.Poller`'s time, so
+:class:`~channels.testing.FakeClock` drives a :class:`~channels.poller.Poller`'s time, so
 that a protocol's timeouts are tested without sleeping.
 
 :func:`check_channel` runs the whole :class:`~channels.Channel` contract
@@ -318,7 +318,7 @@ class FakeClock:
     real seconds, so tests poll with a timeout of 0 or a short one. ::
 
         clock = FakeClock()
-        poller = Poller(clock=clock)
+        poller = Poller(clock=clock)  # from channels.poller
         timer = poller.call_later(30)
         clock.advance(30)
         assert poller.poll(0) == [(30.0, timer)]
