@@ -22,7 +22,7 @@ import stat
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["EpollWatcher", "SelectorsWatcher", "Watcher", "default_watcher"]
+__all__ = ["AlwaysReadyWatcher", "EpollWatcher", "SelectorsWatcher", "Watcher", "default_watcher"]
 
 
 class Watcher(Protocol):
@@ -132,3 +132,68 @@ class SelectorsWatcher:
 def default_watcher() -> Watcher:
     """epoll where there is epoll, else selectors' choice."""
     return EpollWatcher() if hasattr(select, "epoll") else SelectorsWatcher()
+
+
+class AlwaysReadyWatcher:
+    """A watcher that takes the descriptors its own refuses as always ready.
+
+    epoll refuses regular files and devices such as ``/dev/null`` with
+    ``EPERM``, where poll(2) and select(2) report them always ready (their
+    reads and writes never wait). Twisted's epoll reactor hands such
+    descriptors to a "continuous polling" helper that reads and writes them
+    on a timer; libuv refuses them, and Node.js then reads a file stdin with
+    plain file reads instead. We do as poll(2) does, as the original library
+    (built on it) did: such a descriptor is reported ready by every
+    :meth:`wait`, which then does not block, until it is unregistered (the
+    poller does so once its end is read). No timer, no spinning once it has
+    ended, and a program reads ``< file`` or ``< /dev/null`` as it reads a
+    pipe.
+
+    While no such descriptor is registered, :attr:`wait` is the wrapped
+    watcher's own, so the common case pays nothing for this.
+    """
+
+    __slots__ = ("READ", "READ_READY", "WRITE", "WRITE_READY", "_always", "_inner", "wait")
+
+    def __init__(self, inner: Watcher) -> None:
+        self._inner = inner
+        self.READ, self.WRITE = inner.READ, inner.WRITE
+        self.READ_READY, self.WRITE_READY = inner.READ_READY, inner.WRITE_READY
+        self._always: dict[int, int] = {}  # descriptor -> the READ and WRITE bits it stands ready for
+        self.wait: Callable[[float | None], list[tuple[int, int]]] = inner.wait
+
+    def register(self, fd: int, events: int) -> None:
+        """Watch ``fd`` for ``events``; if the watcher refuses it as always
+        ready, report it ready for them on every wait."""
+        try:
+            self._inner.register(fd, events)
+        except PermissionError:
+            self._set(fd, self._always.get(fd, 0) | events)
+
+    def modify(self, fd: int, events: int) -> None:
+        """Watch ``fd`` for ``events`` instead."""
+        if fd in self._always:
+            self._set(fd, events)
+        else:
+            self._inner.modify(fd, events)
+
+    def unregister(self, fd: int) -> None:
+        """Stop watching ``fd``; silent if it is not watched or closed."""
+        if self._always.pop(fd, None) is None:
+            self._inner.unregister(fd)
+        elif not self._always:
+            self.wait = self._inner.wait
+
+    def close(self) -> None:
+        """Free the wrapped watcher's descriptor."""
+        self._inner.close()
+
+    def _set(self, fd: int, events: int) -> None:
+        self._always[fd] = events
+        self.wait = self._wait_always_ready
+
+    def _wait_always_ready(self, timeout: float | None) -> list[tuple[int, int]]:
+        # Bits of READ and WRITE are bits of READ_READY and WRITE_READY too.
+        ready = self._inner.wait(0)
+        ready.extend(self._always.items())
+        return ready

@@ -4,6 +4,9 @@
 ``put()`` and collects output with ``get()``, and it can misbehave the way a
 real network does (short writes, a peer that stops reading, a reset).
 
+:class:`~channels.testing.FakeClock` drives a :class:`~channels.poller.Poller`'s time, so
+that a protocol's timeouts are tested without sleeping.
+
 :func:`check_channel` runs the whole :class:`~channels.Channel` contract
 against a connected pair of channels, so that a ``Channel`` subclass of your
 own can be shown to keep it.
@@ -29,7 +32,7 @@ from .outbuffer import as_chunk
 from .poller import Poller
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
-__all__ = ["TestChannel", "check_channel"]
+__all__ = ["FakeClock", "TestChannel", "check_channel"]
 
 # The write gate holds this little when it is shut: one page is the smallest
 # pipe Linux allows, where a default 64 KiB pipe would take 16 times more.
@@ -300,6 +303,50 @@ class TestChannel(Channel):
             _fill_pipe(writer)
         else:
             _drain_pipe(reader)
+
+
+class FakeClock:
+    """A clock for a :class:`~channels.poller.Poller` that moves only when
+    the test says so: ``Poller(clock=FakeClock())``.
+
+    Timers (``call_later``, ``call_every``) and servers' deadlines
+    (``idle_timeout``, ``handshake_timeout``) then count this clock's
+    seconds: :meth:`advance` it past a deadline, and the next ``poll()``
+    reports what fell due, without waiting for it. A poll never waits for
+    a timer that is not due on this clock (it cannot become due while the
+    poll waits); it still waits for I/O as long as its ``timeout`` says, in
+    real seconds, so tests poll with a timeout of 0 or a short one. ::
+
+        clock = FakeClock()
+        poller = Poller(clock=clock)  # from channels.poller
+        timer = poller.call_later(30)
+        clock.advance(30)
+        assert poller.poll(0) == [(30.0, timer)]
+    """
+
+    #: Tells the poller that this clock never moves while it waits.
+    moves_on_its_own = False
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+
+    def __call__(self) -> float:
+        """The time now, in seconds."""
+        return self._now
+
+    @property
+    def now(self) -> float:
+        """The time now, in seconds (what calling the clock returns)."""
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move the time ``seconds`` forward (0 or more)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+            raise ValueError(f"FakeClock.advance() takes seconds, 0 or more, not {seconds!r}")
+        self._now += seconds
+
+    def __repr__(self) -> str:
+        return f"<FakeClock at {self._now}>"
 
 
 def _check_send_limit(limit: int | None) -> None:
