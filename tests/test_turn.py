@@ -184,17 +184,22 @@ def test_every_kind_of_write_in_a_turn_leaves_in_order_in_one_system_call(
     assert peer.recv(100) == b"ab-cde"
 
 
-def test_a_write_in_a_turn_beyond_max_pending_is_refused_whole(poller: Poller, stack: contextlib.ExitStack) -> None:
+def test_a_write_in_a_turn_beyond_max_pending_ends_the_channel_with_the_error_as_cause(
+    poller: Poller, stack: contextlib.ExitStack
+) -> None:
     channel, peer = pair(stack, poller)
     channel.max_pending = 10
     ticker(stack, poller)
 
     for _entry in poller.poll(WAIT):
         channel.write(b"12345678")
-        with pytest.raises(WriteBufferFullError, match="max_pending is 10"):
-            channel.write(b"abc")
+        channel.write(b"abc")  # no exception: the client that does not read loses, not the loop
 
-    assert peer.recv(100) == b"12345678"
+    assert channel.closed
+    assert isinstance(channel.end_cause, WriteBufferFullError)
+    assert "max_pending is 10" in str(channel.end_cause)
+    assert peer.recv(100) == b""  # nothing of what it held: it was dropped with the channel
+    assert (b"", channel) in poller.poll(WAIT)
 
 
 def test_a_write_in_a_turn_to_a_closed_channel_raises(poller: Poller, stack: contextlib.ExitStack) -> None:

@@ -6,6 +6,7 @@ import atexit
 import contextlib
 import errno
 import logging
+import math
 import os
 import select
 import socket
@@ -111,6 +112,9 @@ class Poller:
         self._batch_writes = batch_writes
         self._turn_depth = 0  # iterations over poll() results under way; see _Turn
         self._held_output: list[PolledChannel] = []
+        # Channels closed in a turn whose output is still being delivered:
+        # write descriptor -> (channel, monotonic time its linger ends).
+        self._closing: dict[int, tuple[PolledChannel, float]] = {}
         self._held_input: list[_Registered] = []
         self._ended: list[_Registered] = []
         # Channels no longer read, whose output is still sent: those whose
@@ -289,6 +293,8 @@ class Poller:
             timeout = 0
         if self._paused:
             timeout = self._until_resume(timeout)
+        if self._closing:
+            timeout = self._until_linger_ends(timeout)
         ready = self._wait(timeout)
         result: list[Any]
         if self._batch_writes:
@@ -303,7 +309,7 @@ class Poller:
         read_ready = self._read_ready
         write_ready = self._write_ready
         for fd, mask in ready:
-            if mask & write_ready and fd in self._writing:
+            if mask & write_ready:
                 self._on_writable(fd)
             if mask & read_ready:
                 channel = channels.get(fd)
@@ -320,6 +326,8 @@ class Poller:
             self._read_held_input(held_input, result)
         if self._paused:
             self._resume_servers()
+        if self._closing:
+            self._release_lingered(time.monotonic())
         return result
 
     def _on_other_readable(self, fd: int, result: list[Any]) -> None:
@@ -363,6 +371,7 @@ class Poller:
                 channel.abort()
             else:
                 channel.close()
+        self._deliver_closing(timeout)
         for fd, server in list(self._servers.items()):
             self._drop_server(fd)
             server.close()
@@ -544,8 +553,70 @@ class Poller:
 
     def _on_writable(self, fd: int) -> None:
         channel = self._writing.get(fd)
-        if channel is not None and channel._poll_flush():
+        if channel is None:
+            if fd in self._closing and self._closing[fd][0]._poll_linger():
+                self._end_closing(fd)
+        elif channel._poll_flush() and self._writing.get(fd) is channel:  # a failure forgets it itself
             self._unwatch_write(fd)
+
+    # -- closing in the background ---------------------------------------------
+
+    def _close_later(self, channel: PolledChannel, timeout: float | None) -> None:
+        """``channel`` is closed in a turn with output its peer has not taken
+        (see ``channels._seam``): deliver it in the background.
+
+        The linger is the one ``close()`` was given (5 s by default).
+        Twisted's ``loseConnection()`` and asyncio's ``transport.close()``
+        likewise return at once and send what is buffered as the peer takes
+        it, but with no limit at all, so a peer that never reads holds the
+        descriptor forever; Tornado's ``close()`` drops what is pending.
+        Waiting for it, as ``close()`` outside a turn does, would stop every
+        other client for as long as the linger. We send it as the peer
+        takes it, from later polls (and at exit, for a program that does
+        not poll again), and release the descriptor once it is all out or
+        the linger has passed, dropping the rest with a warning.
+        """
+        fd = channel._write_fd()
+        self._channel_closed(channel)
+        self._closing[fd] = (channel, math.inf if timeout is None else time.monotonic() + timeout)
+        self._watch_or_not(fd, self._watch.WRITE, channel)
+
+    def _until_linger_ends(self, timeout: float | None) -> float | None:
+        wait = max(0.0, min(deadline for _, deadline in self._closing.values()) - time.monotonic())
+        if wait == math.inf:
+            return timeout
+        return wait if timeout is None else min(timeout, wait)
+
+    def _release_lingered(self, now: float) -> None:
+        for fd, (_, deadline) in list(self._closing.items()):
+            if deadline <= now:
+                self._end_closing(fd)
+
+    def _end_closing(self, fd: int) -> None:
+        channel, _ = self._closing.pop(fd)
+        if fd in self._always_ready:
+            self._stop_always_ready(fd, self._watch.WRITE)
+        else:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._watch.unregister(fd)
+        channel._poll_release()
+
+    def _deliver_closing(self, timeout: float | None) -> None:
+        """Wait until the channels closed in turns have delivered their
+        output, within their lingers and ``timeout`` seconds, then release them."""
+        until = math.inf if timeout is None else time.monotonic() + timeout
+        while self._closing:
+            now = time.monotonic()
+            for fd, (channel, deadline) in list(self._closing.items()):
+                if min(deadline, until) <= now or channel._poll_linger():
+                    self._end_closing(fd)
+            if not self._closing:
+                return
+            wait = min(until, *(deadline for _, deadline in self._closing.values())) - now
+            watcher = select.poll()
+            for fd in self._closing:
+                watcher.register(fd, select.POLLOUT)
+            watcher.poll(None if wait == math.inf else int(wait * 1000) + 1)
 
     # -- servers --------------------------------------------------------------
 
@@ -804,3 +875,5 @@ _live_pollers: weakref.WeakSet[Poller] = weakref.WeakSet()
 def _send_held_output_at_exit() -> None:
     for poller in list(_live_pollers):
         poller._send_held_output()
+    for poller in list(_live_pollers):
+        poller._deliver_closing(None)  # each within its own linger
