@@ -20,6 +20,7 @@ from ._seam import ForeignChannel, PolledChannel
 from ._watch import Watcher, default_watcher
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
 from .errors import EndpointClosedException, LineTooLongError
+from .process import ProcessChannel, close_processes
 from .sockets import SocketChannel, peer_credentials_of
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
@@ -354,7 +355,11 @@ class Poller:
 
         Pending output of all channels is sent concurrently, for at most
         ``timeout`` seconds in all; what is left then is dropped (logged).
-        The channels are not reported by later polls.
+        Child processes (:class:`~channels.ProcessChannel`) are ended
+        together, as :func:`~channels.process.close_processes` does, within
+        what is left of ``timeout``. Channels closed during a turn get the
+        rest of their linger, within ``timeout`` too. The channels are not
+        reported by later polls.
         """
         paused = list(self._reading_paused)
         for each in paused:
@@ -364,14 +369,19 @@ class Poller:
             self._forget(channel)
         channels += paused
         self._ended.clear()
+        deadline = None if timeout is None else time.monotonic() + timeout
         _flush_together([ch for ch in channels if _is_native(ch)], timeout)
+        children: list[ProcessChannel] = []
         for channel in channels:
             if _is_native(channel) and channel.pending_output:
                 _LOG.warning("%r: closing dropped %d pending bytes", channel, channel.pending_output)
                 channel.abort()
+            elif isinstance(channel, ProcessChannel):
+                children.append(channel)  # ended together, below
             else:
                 channel.close()
-        self._deliver_closing(timeout)
+        close_processes(children, None if deadline is None else max(0.0, deadline - time.monotonic()))
+        self._deliver_closing(None if deadline is None else max(0.0, deadline - time.monotonic()))
         for fd, server in list(self._servers.items()):
             self._drop_server(fd)
             server.close()
