@@ -478,6 +478,7 @@ def test_lines_taken_a_bounded_number_at_a_time_are_all_the_lines_in_order(
     # A small batch, so that short streams are cut a few lines at a time too.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(splitter_module, "_SPLIT_BATCH", batch)
+        patch.setattr(splitter_module, "_CUT_WHOLE", batch)
         tokens = take_in_bounded_batches(chunked(data, cuts), max_line_length, limits)
 
     expected = split_on_newline(data) if max_line_length is None else expected_tokens(data, max_line_length)
