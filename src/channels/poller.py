@@ -356,7 +356,7 @@ class Poller:
         Pending output of all channels is sent concurrently, for at most
         ``timeout`` seconds in all; what is left then is dropped (logged).
         Child processes (:class:`~channels.ProcessChannel`) are ended
-        together, as :func:`~channels.process.close_processes` does, within
+        together, as :func:`~channels.close_processes` does, within
         what is left of ``timeout``. Channels closed during a turn get the
         rest of their linger, within ``timeout`` too. The channels are not
         reported by later polls.

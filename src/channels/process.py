@@ -309,7 +309,7 @@ class ProcessChannel(PipeChannel):
 
 
 def close_processes(children: Iterable[ProcessChannel], timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
-    """Close many :class:`ProcessChannel` s together, as each one's
+    """Close many :class:`ProcessChannel` objects together, as each one's
     :meth:`~ProcessChannel.close` would, under one deadline.
 
     Their pipes are closed (pending output delivered within ``timeout``
