@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from channels import EndpointClosedException, ProcessChannel, close_processes
+from channels import EndpointClosedException, ProcessChannel, PtyProcessChannel, close_processes
 from channels.poller import Poller
 from tests.helpers import WAIT, open_fd_count, read_exactly, read_lines, read_to_end, wait_until
 from tests.test_channel import ChannelContract, Peer
@@ -492,3 +492,11 @@ def test_close_processes_sends_sigterm_only_to_those_still_running() -> None:
 
     assert quick.returncode == 0
     assert slow.returncode == -signal.SIGTERM
+
+
+def test_close_processes_closes_a_pty_child_by_its_own_close() -> None:
+    children = [PtyProcessChannel(["cat"]), ProcessChannel(["cat"])]
+
+    close_processes(children)
+
+    assert all(child.closed and child.returncode is not None for child in children)

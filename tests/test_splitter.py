@@ -558,3 +558,11 @@ def test_an_overlong_line_in_a_chunk_cut_in_batches_is_dropped_and_counted() -> 
 
     assert lines == [b"ok\n"] * 500 + [b"end\n"]
     assert dropped == 1
+
+
+def test_take_lines_with_a_limit_counts_the_overlong_lines_it_passes() -> None:
+    splitter = LineSplitter(max_line_length=3)
+    splitter.feed(b"a\n" + b"x" * 10 + b"\n" + b"b\nc\n")
+
+    assert splitter.take_lines(2) == ([b"a\n"], 1)
+    assert splitter.take_lines(2) == ([b"b\n", b"c\n"], 0)

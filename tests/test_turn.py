@@ -677,3 +677,30 @@ def read_until_end(peer: socket.socket) -> int:
         while data := peer.recv(1024 * 1024):
             received += len(data)
     return received
+
+
+def test_close_in_a_turn_of_a_channel_whose_peer_is_gone_closes_at_once(
+    poller: Poller, stack: contextlib.ExitStack
+) -> None:
+    channel, peer = pair(stack, poller)
+    ticker(stack, poller)
+    for _entry in poller.poll(WAIT):
+        channel.write(b"reply\n")  # held
+        peer.close()
+        channel.close()
+
+    assert channel.closed
+    assert channel.pending_output == 0
+
+
+def test_close_in_a_turn_without_a_time_limit_delivers_whenever_the_peer_reads(
+    poller: Poller, stack: contextlib.ExitStack
+) -> None:
+    channel, peer = pair(stack, poller)
+    ticker(stack, poller)
+    payload = b"r" * (4 * 1024 * 1024)
+    for _entry in poller.poll(WAIT):
+        channel.write(payload)
+        channel.close(timeout=None)
+
+    assert receive_while_polling(poller, peer) == payload
