@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from channels import EndpointClosedException, ProcessChannel
+from channels import EndpointClosedException, ProcessChannel, PtyProcessChannel, close_processes
 from channels.poller import Poller
 from tests.helpers import WAIT, open_fd_count, read_exactly, read_lines, read_to_end, wait_until
 from tests.test_channel import ChannelContract, Peer
@@ -434,3 +434,69 @@ class TestProcessChannelContract(ChannelContract[EchoingChild]):
     def open_pair(self, workdir: Path, max_pending: int) -> tuple[ProcessChannel, EchoingChild]:
         channel = ProcessChannel(["cat"], max_pending=max_pending)
         return channel, EchoingChild(channel)
+
+
+# -- many children, one deadline -------------------------------------------------------------
+
+STUBBORN = 8
+
+
+def stubborn_children(count: int, terminate_timeout: float) -> list[ProcessChannel]:
+    children = [ProcessChannel(IGNORES_SIGTERM, terminate_timeout=terminate_timeout) for _ in range(count)]
+    for child in children:
+        wait_for_ready(child)
+    return children
+
+
+def test_close_processes_ends_children_that_ignore_sigterm_under_one_deadline() -> None:
+    children = stubborn_children(STUBBORN, terminate_timeout=0.5)
+    started = time.monotonic()
+
+    close_processes(children, timeout=0.1)
+
+    # One by one they would take 8 x (0.1 + 0.5) = 4.8 s; together about 0.6 s.
+    assert time.monotonic() - started < 0.6 * STUBBORN / 2
+    assert all(child.returncode == -signal.SIGKILL for child in children)
+    assert all(reaped(child.pid) for child in children)
+
+
+def test_close_all_ends_the_children_of_a_poller_under_one_deadline() -> None:
+    children = stubborn_children(STUBBORN, terminate_timeout=0.5)
+    poller = Poller()
+    for child in children:
+        poller.register(child)
+    started = time.monotonic()
+
+    poller.close_all(timeout=0.1)
+
+    assert time.monotonic() - started < 0.6 * STUBBORN / 2
+    assert all(child.closed and child.returncode == -signal.SIGKILL for child in children)
+    poller.close()
+
+
+def test_close_processes_lets_children_that_exit_on_end_of_input_exit() -> None:
+    children = [ProcessChannel(["cat"]) for _ in range(3)]
+
+    close_processes(children)
+
+    assert [child.returncode for child in children] == [0, 0, 0]
+    assert all(child.closed for child in children)
+
+
+def test_close_processes_sends_sigterm_only_to_those_still_running() -> None:
+    quick = ProcessChannel(["cat"])
+    slow = ProcessChannel(["sh", "-c", "echo ready; exec sleep 60"])
+    wait_for_ready(slow)
+
+    close_processes([quick, slow], timeout=0.5)
+
+    assert quick.returncode == 0
+    assert slow.returncode == -signal.SIGTERM
+
+
+def test_close_processes_closes_a_pty_child_by_its_own_close() -> None:
+    children = [PtyProcessChannel(["cat"]), ProcessChannel(["cat"])]
+
+    close_processes(children)
+
+    assert all(child.closed and child.returncode is not None for child in children)

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from channels import DEFAULT_MAX_LINE_LENGTH, LineSplitter, LineTooLongError
+from channels import splitter as splitter_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -454,3 +455,114 @@ def test_lines_already_taken_are_let_go_when_more_arrive() -> None:
     # Only the 1,000 lines not yet read are held, not the 1,000 already taken.
     assert len(splitter._ready or ()) - splitter._head == 1000
     assert len(splitter._ready or ()) <= 1002
+
+
+# -- a bounded number of lines at a time ------------------------------------------
+
+
+@settings(max_examples=300)
+@given(
+    data=streams,
+    cuts=st.lists(st.integers(min_value=0), max_size=8),
+    max_line_length=st.one_of(st.none(), st.integers(min_value=1, max_value=6)),
+    batch=st.integers(min_value=1, max_value=4),
+    limits=st.lists(st.one_of(st.none(), st.integers(min_value=1, max_value=5)), min_size=1, max_size=8),
+)
+def test_lines_taken_a_bounded_number_at_a_time_are_all_the_lines_in_order(
+    data: bytes,
+    cuts: list[int],
+    max_line_length: int | None,
+    batch: int,
+    limits: list[int | None],
+) -> None:
+    # A small batch, so that short streams are cut a few lines at a time too.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(splitter_module, "_SPLIT_BATCH", batch)
+        patch.setattr(splitter_module, "_CUT_WHOLE", batch)
+        tokens = take_in_bounded_batches(chunked(data, cuts), max_line_length, limits)
+
+    expected = split_on_newline(data) if max_line_length is None else expected_tokens(data, max_line_length)
+    # take_lines() counts dropped lines rather than placing them: compare the lines, then the count.
+    assert [token for token in tokens if token != TOO_LONG] == [token for token in expected if token != TOO_LONG]
+    assert tokens.count(TOO_LONG) == expected.count(TOO_LONG)  # type: ignore[arg-type]
+
+
+def take_in_bounded_batches(chunks: list[bytes], max_line_length: int | None, limits: list[int | None]) -> list[Token]:
+    """Feed each chunk, then take ``limits[i]`` lines (``None``: one line
+    by ``next_line()``); then everything left."""
+    splitter = LineSplitter(max_line_length)
+    tokens: list[Token] = []
+    for index, chunk in enumerate(chunks):
+        splitter.feed(chunk)
+        limit = limits[index % len(limits)]
+        if limit is None:
+            try:
+                line = splitter.next_line()
+            except LineTooLongError:
+                tokens.append(TOO_LONG)
+                continue
+            if line is not None:
+                tokens.append(line)
+            continue
+        lines, dropped = splitter.take_lines(limit)
+        assert len(lines) + dropped <= limit
+        tokens += lines + [TOO_LONG] * dropped
+    tokens += drain_next_line(splitter)
+    rest = splitter.finish()
+    if rest:
+        tokens.append(rest)
+    return tokens
+
+
+def test_take_lines_with_a_limit_takes_that_many_and_leaves_the_rest() -> None:
+    splitter = LineSplitter()
+    splitter.feed(b"1\n2\n3\n4\n5\n")
+
+    assert splitter.take_lines(2) == ([b"1\n", b"2\n"], 0)
+    assert splitter.has_line()
+    assert splitter.take_lines(2) == ([b"3\n", b"4\n"], 0)
+    assert splitter.take_lines(2) == ([b"5\n"], 0)
+    assert not splitter.has_line()
+
+
+def test_a_chunk_of_many_lines_is_cut_only_a_batch_at_a_time() -> None:
+    splitter = LineSplitter()
+    chunk = b"q\n" * 32768  # 64 KiB of two-byte lines
+
+    splitter.feed(chunk)
+
+    # The first batch is cut; the rest waits as it came, not as 32,000 objects.
+    assert len(splitter._ready or ()) == splitter_module._SPLIT_BATCH
+    assert splitter.buffered == len(chunk)
+    lines, _ = splitter.take_lines(1000)
+    assert lines == [b"q\n"] * 1000
+    assert splitter.buffered == len(chunk) - 2000
+
+
+def test_the_unterminated_end_of_a_chunk_cut_in_batches_joins_the_next_chunk() -> None:
+    splitter = LineSplitter()
+    splitter.feed(b"a\n" * 1000 + b"par")
+
+    splitter.feed(b"tial\nnext\n")
+
+    lines, _ = splitter.take_lines()
+    assert lines == [b"a\n"] * 1000 + [b"partial\n", b"next\n"]
+    assert splitter.finish() == b""
+
+
+def test_an_overlong_line_in_a_chunk_cut_in_batches_is_dropped_and_counted() -> None:
+    splitter = LineSplitter(max_line_length=10)
+    splitter.feed(b"ok\n" * 500 + b"x" * 50 + b"\n" + b"end\n")
+
+    lines, dropped = splitter.take_lines()
+
+    assert lines == [b"ok\n"] * 500 + [b"end\n"]
+    assert dropped == 1
+
+
+def test_take_lines_with_a_limit_counts_the_overlong_lines_it_passes() -> None:
+    splitter = LineSplitter(max_line_length=3)
+    splitter.feed(b"a\n" + b"x" * 10 + b"\n" + b"b\nc\n")
+
+    assert splitter.take_lines(2) == ([b"a\n"], 1)
+    assert splitter.take_lines(2) == ([b"b\n", b"c\n"], 0)

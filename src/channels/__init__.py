@@ -13,7 +13,7 @@ from .errors import ChannelError, EndpointClosedException, LineTooLongError, Wri
 from .lines import ChannelLike, LineChannel
 from .pipe import PipeChannel
 from .poller import Poller
-from .process import ProcessChannel
+from .process import ProcessChannel, close_processes
 from .sockets import PeerCredentials, SocketChannel
 from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
 from .terminal import PtyProcessChannel
@@ -45,6 +45,7 @@ __all__ = [
     "PtyProcessChannel",
     "SocketChannel",
     "WriteBufferFullError",
+    "close_processes",
     "connect",
     "listen",
 ]

@@ -280,8 +280,6 @@ class ClientDeadlines:
         self._timers = timers
         #: Clients with an idle timeout -> its timer.
         self.idle: weakref.WeakKeyDictionary[Channel, Timer] = weakref.WeakKeyDictionary()
-        #: Clients timed out -> why (a TimeoutError).
-        self.causes: weakref.WeakKeyDictionary[Channel, BaseException] = weakref.WeakKeyDictionary()
 
     def arm(self, host: DeadlineHost, client: Channel, deadlines: Deadlines) -> None:
         """Arm ``client``'s deadlines (before it is registered)."""
@@ -306,8 +304,7 @@ class ClientDeadlines:
         """``client`` missed a deadline: close it, report its end in ``result``."""
         _LOG.info("%r: closed, %s", client, why)
         host._forget(client)
-        self.causes[client] = TimeoutError(f"{client!r}: {why}")
-        client.abort()
+        client._end_by_failure(TimeoutError(f"{client!r}: {why}"))
         result.append((b"", client))
 
     def not_read(self, channel: Any) -> None:

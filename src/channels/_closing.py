@@ -18,8 +18,9 @@ from typing import Any, Protocol
 
 from ._foreign import is_native
 from ._seam import PolledChannel
+from .process import ProcessChannel, close_processes
 
-__all__ = ["close_together", "flush_together", "send_at_exit"]
+__all__ = ["close_together", "flush_together", "send_at_exit", "time_left"]
 
 _LOG = logging.getLogger("channels.poller")
 
@@ -27,17 +28,32 @@ _LOG = logging.getLogger("channels.poller")
 class _HoldsOutput(Protocol):
     def _send_held_output(self) -> None: ...
 
+    def _deliver_lingering(self, timeout: float | None) -> None: ...
+
 
 def close_together(channels: list[Any], timeout: float | None) -> None:
     """Close ``channels``, delivering their pending output concurrently
-    within ``timeout``; what is left then is dropped (logged)."""
+    within ``timeout``; what is left then is dropped (logged). Child
+    processes end together too (:func:`~channels.process.close_processes`),
+    within what is left of ``timeout``."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     flush_together([ch for ch in channels if is_native(ch)], timeout)
+    children: list[ProcessChannel] = []
     for channel in channels:
         if is_native(channel) and channel.pending_output:
             _LOG.warning("%r: closing dropped %d pending bytes", channel, channel.pending_output)
             channel.abort()
+        elif isinstance(channel, ProcessChannel):
+            children.append(channel)  # ended together, below
         else:
             channel.close()
+    close_processes(children, time_left(deadline))
+
+
+def time_left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (a ``time.monotonic()`` value), at least
+    0; ``None`` for no deadline."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def flush_together(channels: list[PolledChannel], timeout: float | None) -> None:
@@ -63,3 +79,5 @@ send_at_exit: weakref.WeakSet[_HoldsOutput] = weakref.WeakSet()
 def _send_held_output_at_exit() -> None:
     for poller in list(send_at_exit):
         poller._send_held_output()
+    for poller in list(send_at_exit):
+        poller._deliver_lingering(None)  # each channel within its own linger

@@ -25,6 +25,26 @@ sending it; the poller sends what all channels hold when that iteration
 ends, so that what one turn writes to a channel leaves in one system call.
 Outside a turn a channel sends at once.
 
+Failures in a turn. A peer's failure that a write made in a turn meets (a
+reset, a broken pipe, output past ``max_pending``), and one that the
+poller's own sending of held output meets, never raises: the channel ends
+itself, keeping the cause (``Channel.end_cause``), and tells the poller
+through :meth:`ChannelPoller._channel_closed`, which reports
+``(b'', channel)`` once. Such a channel keeps ``_ch_poller`` (with
+``_ch_poll_fd`` at ``-1``), so that the writes of later turns are dropped
+too.
+
+Closing in a turn. ``close()`` made in a turn never waits for the peer:
+what the peer does not take at once, the channel hands to the poller
+(:meth:`ChannelPoller._close_later`), which sends it as the peer takes it
+(:meth:`PolledChannel._poll_linger`) and then, or once the linger has
+passed, releases the descriptors (:meth:`PolledChannel._poll_release`).
+
+How much one poll takes. ``_poll_read`` appends at most
+:data:`ENTRIES_PER_POLL` entries; a channel with more lines waiting calls
+:meth:`ChannelPoller._hold_input`, so the next poll comes back for them
+without waiting, and reads nothing new from it until they are taken.
+
 Code that waits on a channel for its owner (``channels.aio``, a
 ``LineChannel`` over another channel) uses what :class:`WaitedChannel` lists,
 and nothing else of it.
@@ -34,7 +54,23 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["ChannelPoller", "ForeignChannel", "PolledChannel", "WaitedChannel"]
+__all__ = ["ENTRIES_PER_POLL", "ChannelPoller", "ForeignChannel", "PolledChannel", "WaitedChannel"]
+
+#: The most entries one ``poll()`` returns for one channel (lines, for a line
+#: channel; a bytes channel gives one entry, of at most ``read_size`` bytes).
+#: A poll result is a list the program holds at once: 200 clients sending
+#: 64 KiB of two-byte lines each made one poll 6.5 million entries (770 MiB)
+#: before there was a bound. The callback loops keep no such list: Twisted's
+#: LineReceiver calls ``lineReceived`` for every line of one read (64 KiB)
+#: before it reads again, and asyncio's and Tornado's stream readers hand out
+#: one line per call from a buffer bounded in bytes (64 KiB and 100 MiB).
+#: Ours is their shape in a flat list: each ready channel gets its turn in
+#: every poll, up to this many entries, so one busy peer cannot starve the
+#: others; what is left comes by the next poll, which does not wait, before
+#: anything more is read from that peer (the kernel's buffers then push back).
+#: 256 keeps such a flood of 200 clients near 30 MiB, and costs a line-heavy
+#: bulk transfer one extra poll (a few microseconds) per 256 lines.
+ENTRIES_PER_POLL = 256
 
 
 class ChannelPoller(Protocol):
@@ -57,8 +93,18 @@ class ChannelPoller(Protocol):
         write readiness (before its write descriptor is freed)."""
 
     def _channel_closed(self, channel: PolledChannel) -> None:
-        """``channel`` is being closed by its owner: forget it, and report
-        ``(b'', channel)`` once if its end was not reported yet."""
+        """``channel`` is being closed by its owner (or ended by its peer's
+        failure): forget it, and report ``(b'', channel)`` once if its end
+        was not reported yet."""
+
+    def _close_later(self, channel: PolledChannel, timeout: float | None) -> None:
+        """``channel`` is being closed in a turn with output its peer has
+        not taken: forget it and report its end as :meth:`_channel_closed`
+        does, then send that output in the background (by later polls, or at
+        exit) for at most ``timeout`` seconds (``None``: no limit), and
+        release the descriptors with :meth:`PolledChannel._poll_release`.
+        Called before the channel counts as closed, so that its write
+        descriptor can still be asked for."""
 
 
 class ForeignChannel(Protocol):
@@ -114,14 +160,30 @@ class PolledChannel(Protocol):
 
     def _poll_flush(self) -> bool:
         """Send held output without waiting; ``True`` if nothing is left (a
-        peer that is gone counts as nothing left: the next ``write()`` says so)."""
+        peer that is gone counts as nothing left: the channel ends itself,
+        see "Failures in a turn" above)."""
+
+    def _poll_linger(self) -> bool:
+        """Send what a channel closed in a turn still holds, without
+        waiting; ``True`` once nothing is left (sent, or the peer is gone)."""
+
+    def _poll_release(self) -> None:
+        """Release the descriptors of a channel closed in a turn, dropping
+        (with a warning) what its peer did not take in time."""
+
+    def _end_by_failure(self, cause: BaseException) -> None:
+        """End the channel for ``cause`` (a peer's failure, a missed
+        deadline): drop its output, keep ``cause`` as its ``end_cause``,
+        release its descriptors. Its end is reported by whoever calls this."""
 
     def _poll_has_input(self) -> bool:
         """Whether complete lines wait in memory (read them without waiting)."""
 
     def _poll_can_write(self) -> bool:
-        """Whether output can still be sent (no write side shut down or failed):
-        after its input ends, such a channel is kept for its output."""
+        """Whether the channel has a write side its owner has not shut down:
+        after its input ends, such a channel is kept, so that its output is
+        sent (or, if its peer is gone, so that writes made in turns are
+        dropped rather than raised)."""
 
 
 class WaitedChannel(Protocol):

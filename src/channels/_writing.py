@@ -100,5 +100,5 @@ class WriteWatch:
         """``fd`` can be written: send what its channel holds, and stop
         watching it once nothing is left."""
         channel = self.writing.get(fd)
-        if channel is not None and channel._poll_flush():
-            self.remove(fd)
+        if channel is not None and channel._poll_flush() and self.writing.get(fd) is channel:
+            self.remove(fd)  # (a failure that ended the channel has removed it already)

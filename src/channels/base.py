@@ -75,7 +75,7 @@ from itertools import repeat
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from ._seam import ChannelPoller
+from ._seam import ENTRIES_PER_POLL, ChannelPoller
 from .errors import EndpointClosedException, WriteBufferFullError
 from .outbuffer import OutputBuffer, as_chunk
 from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
@@ -202,6 +202,7 @@ class Channel(metaclass=_ChannelType):
         "_ch_closed",
         "_ch_eof",
         "_ch_write_error",
+        "_ch_end_cause",
         "_ch_poller",
         "_ch_poll_fd",
         "_ch_flush_queued",
@@ -215,6 +216,7 @@ class Channel(metaclass=_ChannelType):
     _ch_closed: bool | None  # None: never opened (see __new__)
     _ch_eof: EndpointClosedException | None
     _ch_write_error: BaseException | None
+    _ch_end_cause: BaseException | None  # the peer's failure that ended it, met in a turn
     _ch_poller: ChannelPoller | None
     _ch_poll_fd: int  # the descriptor its poller reads it by
     _ch_flush_queued: bool
@@ -245,6 +247,7 @@ class Channel(metaclass=_ChannelType):
         channel._ch_out = None
         channel._ch_eof = None
         channel._ch_write_error = None
+        channel._ch_end_cause = None
         channel._ch_poller = None
         channel._ch_poll_fd = -1
         channel._ch_flush_queued = False
@@ -319,6 +322,24 @@ class Channel(metaclass=_ChannelType):
         """Bytes written but not yet taken by the operating system."""
         out = self._ch_out
         return 0 if out is None else out.size
+
+    @property
+    def end_cause(self) -> BaseException | None:
+        """Why the channel ended, when a failure ended it; else ``None``.
+
+        ``None`` while the channel is open and after a clean end (the peer's
+        end of file, ``close()``, ``abort()``). Otherwise the exception that
+        ended it: the ``OSError`` of a reset or a broken pipe, a
+        :class:`WriteBufferFullError` when a write made in a poller's turn
+        would have passed ``max_pending``, or the error a read met. A
+        :class:`~channels.poller.Poller` that ends a channel for such a
+        failure during its turn reports ``(b'', channel)`` once, and this
+        says why.
+        """
+        cause = self._ch_end_cause
+        if cause is None and self._ch_eof is not None:
+            cause = self._ch_eof.__cause__
+        return cause
 
     def get_fd(self) -> int:
         """A descriptor to watch with poll/epoll for reading.
@@ -422,17 +443,16 @@ class Channel(metaclass=_ChannelType):
             chunks = [chunk for chunk in map(as_chunk, data) if chunk]  # all checked before any is kept
             borrowed = any(type(chunk) is not bytes for chunk in chunks)
         if self._ch_closed or self._ch_write_error is not None or not self._writable():
+            if self._dropped_in_turn():
+                return
             self._check_writable()
         if not chunks:
             return
         out = self._ch_out
         pending = 0 if out is None else out.size
         size = sum(map(len, chunks))
-        if pending + size > self.max_pending:
-            raise WriteBufferFullError(
-                f"write of {size} bytes refused: {pending} bytes are already "
-                f"pending and max_pending is {self.max_pending}; the peer is not reading"
-            )
+        if pending + size > self.max_pending and self._refused_whole(pending, size):
+            return
         poller = self._ch_poller
         if not pending and len(chunks) == 1 and (poller is None or not poller._turn_depth):
             # Nothing pending, one chunk, to send now: offered as it is. A
@@ -455,11 +475,7 @@ class Channel(metaclass=_ChannelType):
         if poller is None or not poller._turn_depth or pending + size >= _BATCH_LIMIT:
             # Outside a turn (or too much for one): sent now, unless the
             # descriptor is known to be full (see _send_if_writable).
-            try:
-                self._send_if_writable(out, watched=poller is not None)
-            finally:
-                if borrowed:
-                    out.own()  # what is still held must not change with the caller's buffers
+            self._send_now(out, watched=poller is not None, borrowed=borrowed)
             if not self.pending_output:
                 return
         elif borrowed:
@@ -467,6 +483,32 @@ class Channel(metaclass=_ChannelType):
         if poller is not None and not self._ch_flush_queued:
             self._ch_flush_queued = True
             poller._hold_output(self)
+
+    def _refused_whole(self, pending: int, size: int) -> bool:
+        """A write of ``size`` bytes would take the output past
+        ``max_pending``: :class:`WriteBufferFullError`, or, in a turn, the
+        channel ends with it as the cause (``True``)."""
+        full = WriteBufferFullError(
+            f"write of {size} bytes refused: {pending} bytes are already "
+            f"pending and max_pending is {self.max_pending}; the peer is not reading"
+        )
+        if not self._in_turn():
+            raise full
+        self._end_by_failure(full)  # the client that does not read is the one that loses
+        return True
+
+    def _send_now(self, out: OutputBuffer, *, watched: bool, borrowed: bool) -> None:
+        """Send what ``out`` holds, as far as the descriptor takes it; a peer
+        gone raises, or, in a turn, ends the channel."""
+        try:
+            self._send_if_writable(out, watched=watched)
+        except EndpointClosedException as gone:
+            if not self._in_turn():
+                raise
+            self._end_by_failure(gone.__cause__ or gone)
+        finally:
+            if borrowed:
+                out.own()  # what is still held must not change with the caller's buffers
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send pending output, waiting up to ``timeout`` seconds for the peer.
@@ -494,10 +536,19 @@ class Channel(metaclass=_ChannelType):
         to take pending output; what it has not taken by then is dropped and
         a warning is logged. Call :meth:`flush` first to learn whether
         everything went out. Idempotent.
+
+        Closed during a turn of the poller it is registered with, it never
+        waits: what the peer does not take at once, that poller delivers in
+        the background within ``timeout`` seconds (its later polls, or the
+        program's exit) before it releases the descriptors. The channel is
+        closed for its owner at once.
         """
         if self._ch_closed is not False:  # closed, or never opened
             return
         if self.pending_output and self._ch_write_error is None:
+            poller = self._ch_poller
+            if poller is not None and poller._turn_depth and timeout != 0 and self._close_later(poller, timeout):
+                return
             try:
                 if not self.flush(timeout):
                     _LOG.warning(
@@ -509,6 +560,20 @@ class Channel(metaclass=_ChannelType):
             except EndpointClosedException:
                 pass  # the peer is gone; nothing more can be delivered
         self._shut()
+
+    def _close_later(self, poller: ChannelPoller, timeout: float | None) -> bool:
+        """:meth:`close` in a turn: send what the peer takes now, and hand
+        the rest to ``poller``; ``False`` if nothing is left to hand over."""
+        try:
+            if self._flush_pending():
+                return False
+        except EndpointClosedException:
+            return False  # the peer is gone: nothing can be delivered
+        poller._close_later(self, timeout)  # first: it asks for the write descriptor
+        self._ch_closed = True
+        if self._ch_eof is None:
+            self._ch_eof = EndpointClosedException(f"{self!r} is closed")
+        return True
 
     def abort(self) -> None:
         """Close at once, dropping any pending output. Idempotent."""
@@ -724,9 +789,11 @@ class Channel(metaclass=_ChannelType):
             return self._next_line(splitter)
         finally:
             # self._ch_splitter, not splitter: the first bytes replace a shared one.
-            if self._ch_poller is not None and self._ch_splitter.has_line():  # type: ignore[union-attr]
-                # Lines are left in memory, where poll() cannot see them.
-                self._ch_poller._hold_input(self)
+            poller = self._ch_poller
+            # Lines are left in memory, where poll() cannot see them (a
+            # channel that has ended keeps its poller, but is not read by it).
+            if poller is not None and self._ch_poll_fd >= 0 and self._ch_splitter.has_line():  # type: ignore[union-attr]
+                poller._hold_input(self)
 
     def _next_line(self, splitter: LineSplitter) -> bytes:
         line = splitter.next_line()
@@ -766,6 +833,13 @@ class Channel(metaclass=_ChannelType):
             self._ch_unread = b""
             return False
         if self._ch_eof is None:
+            splitter = self._ch_splitter
+            if splitter is not None and splitter.has_line():
+                # Lines left over by the last poll's bound come first, and
+                # nothing more is read until they are taken: what waits in
+                # memory stays one read's worth (see ENTRIES_PER_POLL).
+                self._take_lines(splitter, out)
+                return False
             try:
                 data = self._read()
             except EndpointClosedException as end:
@@ -773,7 +847,6 @@ class Channel(metaclass=_ChannelType):
             else:
                 # The live channel, the case that runs for every read: kept
                 # short, _feed_lines() inlined.
-                splitter = self._ch_splitter
                 if splitter is None:
                     if data:
                         out.append((data, self))
@@ -787,6 +860,8 @@ class Channel(metaclass=_ChannelType):
         splitter = self._ch_splitter
         if splitter is not None:
             self._take_lines(splitter, out)
+            if splitter.has_line():
+                return False  # the end comes after the rest, by the next polls
             rest = splitter.finish()
             if rest:
                 out.append((rest, self))
@@ -794,13 +869,18 @@ class Channel(metaclass=_ChannelType):
         return True
 
     def _take_lines(self, splitter: LineSplitter, out: list[tuple[bytes, Channel]]) -> None:
-        lines, dropped = splitter.take_lines()
+        """Append at most ENTRIES_PER_POLL of the lines ready; if more are,
+        have the poller come back for them without waiting."""
+        lines, dropped = splitter.take_lines(ENTRIES_PER_POLL)
         if dropped:
             _LOG.warning("%r: dropped %d line(s) longer than %s bytes", self, dropped, splitter.max_line_length)
-        if len(lines) == 1:  # one line a read is the latency case: no zip object
+        if len(lines) == 1 and not dropped:  # one line a read is the latency case: no zip object
             out.append((lines[0], self))
-        elif lines:
+            return  # fewer than the bound: none left
+        if lines:
             out.extend(zip(lines, repeat(self)))
+        if splitter.has_line():
+            self._queue_read()
 
     def _feed_lines(self, splitter: LineSplitter, data: bytes) -> LineSplitter:
         """Feed ``data`` to the line splitter, which is this channel's own
@@ -815,8 +895,9 @@ class Channel(metaclass=_ChannelType):
         (then the poller stops watching write readiness; see
         :meth:`_poll_flushed`).
 
-        A peer that is gone is not an error here: the next ``write()`` will
-        say so, and the read side reports the end.
+        A peer that is gone is not an error here. For a channel its poller
+        drives it ends the channel (see :meth:`_end_by_failure`), which the
+        poller reports; for one on its own, the next ``write()`` says so.
         """
         self._ch_flush_queued = False
         if self._ch_closed:
@@ -827,11 +908,35 @@ class Channel(metaclass=_ChannelType):
             # Asked by the poller at a turn's end or on write readiness: a
             # full descriptor is checked, not sent to (see _send_if_writable).
             if out is None or not out.refused or _ready_now(*self._output_wait()):
-                with contextlib.suppress(EndpointClosedException):
+                try:
                     done = self._flush_pending()
+                except EndpointClosedException as gone:
+                    if self._ch_poller is not None:
+                        self._end_by_failure(gone.__cause__ or gone)
+                        return True
             else:
                 done = False
         return self._poll_flushed(done)
+
+    def _poll_linger(self) -> bool:
+        """Send what a channel closed in a turn still holds, without
+        waiting; ``True`` once nothing is left (a peer that is gone counts
+        as nothing left)."""
+        try:
+            return self._flush_pending()
+        except EndpointClosedException:
+            return True
+
+    def _poll_release(self) -> None:
+        """Release the descriptors of a channel closed in a turn: once all
+        was delivered, after its protocol's clean end (:meth:`_end_cleanly`);
+        else dropping what its peer did not take in time."""
+        if self.pending_output:
+            _LOG.warning("%r: closing dropped %d bytes the peer did not take in time", self, self.pending_output)
+        elif self._ch_write_error is None:
+            self._end_cleanly()
+        self._ch_out = None
+        self._release()
 
     def _poll_has_input(self) -> bool:
         """Whether input waits in memory; see ``channels._seam``."""
@@ -840,13 +945,16 @@ class Channel(metaclass=_ChannelType):
         return self._ch_splitter.has_line() or bool(self._ch_unread)
 
     def _poll_can_write(self) -> bool:
-        """Whether output can still be sent; see ``channels._seam``."""
-        return self._ch_write_error is None and self._writable()
+        """Whether the write side is still there; see ``channels._seam``."""
+        return self._writable() and not isinstance(self._ch_write_error, EndpointClosedException)
 
     def _check_writable(self) -> None:
         if not self._writable():
             raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no descriptor to write to")
         if self._ch_closed:
+            cause = self._ch_end_cause
+            if cause is not None:
+                raise EndpointClosedException(f"{self!r} was ended by its peer's failure ({cause})") from cause
             raise EndpointClosedException(f"{self!r} is closed")
         if isinstance(self._ch_write_error, EndpointClosedException):
             raise _again(self._ch_write_error)  # shut down by shutdown_write()
@@ -854,6 +962,51 @@ class Channel(metaclass=_ChannelType):
             raise EndpointClosedException(
                 f"{self!r}: the peer is gone ({self._ch_write_error})"
             ) from self._ch_write_error
+
+    def _in_turn(self) -> bool:
+        """Whether the program is iterating over a ``poll()`` result of this
+        channel's poller (see ``channels._seam``)."""
+        poller = self._ch_poller
+        return poller is not None and poller._turn_depth > 0
+
+    def _dropped_in_turn(self) -> bool:
+        """Whether a write that cannot be sent is to be dropped without a
+        word: made in a turn, to a channel that its peer's failure ended
+        (now, if it had not yet). A channel closed or shut down by its owner
+        is no peer's failure: that write raises, in a turn or not."""
+        if not self._in_turn():
+            return False
+        if self._ch_end_cause is not None:
+            return True
+        error = self._ch_write_error
+        if self._ch_closed or error is None or isinstance(error, EndpointClosedException):
+            return False
+        self._end_by_failure(error)
+        return True
+
+    def _end_by_failure(self, cause: BaseException) -> None:
+        """A peer's failure met while a poller drives the channel ends it.
+
+        Twisted, asyncio and Tornado all do this rather than raise: a failed
+        send closes the transport (``connectionLost(reason)``,
+        ``connection_lost(exc)``, the stream's ``error``), the program hears
+        of it once, and writes made until it has are dropped. Raising out of
+        ``write()`` instead stops a server written the natural way at the
+        first client that resets or stops reading. So: the output is
+        dropped, ``cause`` kept (:attr:`end_cause`), the descriptors
+        released, and the poller reports ``(b'', channel)`` once. The
+        channel keeps its poller, so that writes made in that poller's
+        later turns are dropped too; outside a turn they raise, with
+        ``cause`` chained.
+        """
+        poller = self._ch_poller
+        _LOG.debug("%r: ended by its peer's failure (%s)", self, cause)
+        self._ch_end_cause = cause
+        if self._ch_eof is None:
+            self._ch_eof = EndpointClosedException(f"{self!r}: the peer is gone ({cause})")
+            self._ch_eof.__cause__ = cause
+        self._shut(clean=False)
+        self._ch_poller = poller
 
     def _flush_pending(self) -> bool:
         """Send what the descriptor takes now, without waiting; ``True`` if

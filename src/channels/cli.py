@@ -446,15 +446,21 @@ class Relay:
     def _pass_on(self, direction: _Direction, data: bytes) -> None:
         if direction.dropping:
             return
+        sink = direction.sink
         try:
-            direction.sink.write(data)
+            sink.write(data)
         except (EndpointClosedException, WriteBufferFullError) as err:
             self._fail(direction, f"{direction.name}: {len(data)} bytes could not be delivered ({err})")
         except NotImplementedError:
             direction.dropping = True
             _LOG.info("%s: the destination can only be read; what comes this way is dropped", direction.name)
         else:
-            direction.moved += len(data)
+            if sink.closed and sink.end_cause is not None:
+                # In the poller's turn a failed write ends the sink instead of raising.
+                cause = sink.end_cause
+                self._fail(direction, f"{direction.name}: {len(data)} bytes could not be delivered ({cause})")
+            else:
+                direction.moved += len(data)
 
     def _source_ended(self, direction: _Direction) -> None:
         direction.ended = True
@@ -614,33 +620,31 @@ class Hub:
     def _broadcast(self, line: bytes, source: object) -> None:
         sender = self._clients.get(id(source))
         if sender is None:
-            return  # dropped in this turn; its last lines go nowhere
+            return  # pragma: no cover - every client the poller reports was admitted
         if not line.endswith(b"\n"):
             _LOG.info("%s: unterminated last piece of %d bytes not sent", sender.name, len(line))
             return
-        for client in list(self._clients.values()):
-            if client is sender:
-                continue
-            try:
+        for client in self._clients.values():
+            if client is not sender:
+                # In the poller's turn: a client that is gone or not reading
+                # is ended by the write, and its end is reported next.
                 client.channel.write(line)
-            except WriteBufferFullError:
-                self._drop(client, f"not reading: more than {self.max_pending} bytes wait for it")
-            except EndpointClosedException as err:
-                self._drop(client, f"gone ({err})")
 
     def _leave(self, source: object) -> None:
         client = self._clients.pop(id(source), None)
         if client is None:
-            return  # a client we dropped: its end is reported once more
-        _LOG.info("%s left (%d connected)", client.name, len(self._clients))
+            return  # pragma: no cover - every client the poller reports was admitted
+        channel = client.channel
+        cause = channel.end_cause if channel.closed else None
+        if isinstance(cause, WriteBufferFullError):
+            _LOG.warning("dropped %s: not reading: more than %d bytes wait for it", client.name, self.max_pending)
+        elif cause is not None:
+            _LOG.warning("dropped %s: gone (%s)", client.name, cause)
+        else:
+            _LOG.info("%s left (%d connected)", client.name, len(self._clients))
         # A departing client gets what it can take now, no more: waiting for
         # it would stall the others.
-        client.channel.close(timeout=0)
-
-    def _drop(self, client: _Client, reason: str) -> None:
-        del self._clients[id(client.channel)]
-        _LOG.warning("dropped %s: %s", client.name, reason)
-        client.channel.abort()
+        channel.close(timeout=0)
 
 
 def _peer_name(address: object, client: Channel) -> str:

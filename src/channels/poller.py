@@ -12,8 +12,9 @@ from typing import Any, TypeGuard
 
 from . import signals
 from ._accept import DEFAULT_HANDSHAKE_TIMEOUT, Acceptor
-from ._closing import close_together, send_at_exit
+from ._closing import close_together, send_at_exit, time_left
 from ._foreign import PollRead, is_native, poll_reader, still_on
+from ._lingering import Lingering
 from ._seam import ForeignChannel, PolledChannel
 from ._wake import Waker
 from ._watch import AlwaysReadyWatcher, Watcher, default_watcher
@@ -102,6 +103,9 @@ class Poller:
         self._batch_writes = batch_writes
         self._turn_depth = 0  # iterations over poll() results under way; see _Turn
         self._held_output: list[PolledChannel] = []
+        # Channels closed in a turn, delivering their output in the background.
+        self._lingering = Lingering(self._watch)
+        self._closing = self._lingering.closing  # write descriptor -> (channel, end of linger)
         self._held_input: list[_Registered] = []
         self._ended: list[_Registered] = []
         self._draining = self._write_watch.kept  # ended or paused: written, not read
@@ -293,6 +297,8 @@ class Poller:
             timeout = 0
         if self._timer_heap:
             timeout = self._timers.wait_time(timeout)
+        if self._closing:
+            timeout = self._lingering.wait_time(timeout)
         ready = self._watch.wait(timeout)
         result: list[Any]
         if self._batch_writes:
@@ -307,8 +313,11 @@ class Poller:
         read_ready = self._read_ready
         write_ready = self._write_ready
         for fd, mask in ready:
-            if mask & write_ready and fd in self._writing:
-                self._write_watch.on_writable(fd)
+            if mask & write_ready:
+                if fd in self._writing:
+                    self._write_watch.on_writable(fd)
+                elif fd in self._closing:
+                    self._lingering.on_writable(fd)
             if mask & read_ready:
                 read = readers.get(fd)
                 if read is None:
@@ -319,6 +328,8 @@ class Poller:
             self._read_held_input(held_input, result)
         if self._timer_heap:
             self._timers.fire(result)
+        if self._closing:
+            self._lingering.release_due()
         return result
 
     def _on_other_readable(self, fd: int, result: list[Any]) -> None:
@@ -342,8 +353,13 @@ class Poller:
 
         Pending output of all channels is sent concurrently, for at most
         ``timeout`` seconds in all; what is left then is dropped (logged).
-        The channels are not reported by later polls. Timers stay armed.
+        Child processes (:class:`~channels.ProcessChannel`) are ended
+        together, as :func:`~channels.close_processes` does, within what is
+        left of ``timeout``. Channels closed during a turn get the rest of
+        their linger, within ``timeout`` too. The channels are not reported
+        by later polls. Timers stay armed.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         signals.close_sources_of(self._waker)
         paused = list(self._reading_paused)
         for each in paused:
@@ -353,6 +369,7 @@ class Poller:
             self._forget(channel)
         self._ended.clear()
         close_together([*channels, *paused], timeout)
+        self._deliver_lingering(time_left(deadline))
         self._acceptor.close_all()
         for channel in list(self._draining):
             # Ended channels are their owners' to close; they send on their own now.
@@ -389,6 +406,16 @@ class Poller:
             self._write_watch.let_go(channel)  # its input ended too: nothing is left to do
         else:
             self._write_watch.remove_all_of(channel)
+
+    def _close_later(self, channel: PolledChannel, timeout: float | None) -> None:
+        self._channel_closed(channel)
+        self._lingering.add(channel, timeout)
+
+    def _deliver_lingering(self, timeout: float | None) -> None:
+        """Wait for what channels closed in turns still deliver (see
+        ``channels._lingering``): at :meth:`close_all`, and at exit."""
+        if self._closing:
+            self._lingering.deliver(timeout)
 
     def _channel_closed(self, channel: PolledChannel) -> None:
         if channel in self._draining:

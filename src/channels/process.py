@@ -12,6 +12,13 @@ stdin reaches end of file, and killing it then would lose its last output or
 the work it was finishing. So we close its pipes and wait a while, as
 Twisted would, and bound the wait as systemd does: SIGTERM, a shorter wait,
 then SIGKILL, which cannot be ignored.
+
+Many children are ended together (:func:`close_processes`, and
+``Poller.close_all()``): each step is taken for all of them at once, under
+one deadline, so twenty children that ignore SIGTERM take one
+``terminate_timeout``, not twenty. systemd stops the processes of a unit the
+same way (one SIGTERM to all, one timeout, then SIGKILL to all); asyncio's
+and Twisted's reactors, closing each transport in turn, wait for none.
 """
 
 from __future__ import annotations
@@ -22,14 +29,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING
 from .pipe import PipeChannel
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
-__all__ = ["DEFAULT_TERMINATE_TIMEOUT", "ProcessChannel"]
+__all__ = ["DEFAULT_TERMINATE_TIMEOUT", "ProcessChannel", "close_processes"]
 
 _LOG = logging.getLogger("channels.process")
 
@@ -236,16 +243,7 @@ class ProcessChannel(PipeChannel):
         seconds to go, then SIGKILL. Idempotent; once it returns,
         :attr:`returncode` is set.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if not self.closed:
-            super().close(timeout)
-        if self.wait(None if deadline is None else max(0.0, deadline - time.monotonic())) is None:
-            _LOG.info("%r still runs %ss after closing; sending SIGTERM", self, timeout)
-            self.terminate()
-            if self.wait(self.terminate_timeout) is None:
-                _LOG.warning("%r ignored SIGTERM for %ss; sending SIGKILL", self, self.terminate_timeout)
-                self._kill_and_reap()
-        self._end_group()
+        _close_together([self], timeout)
 
     def abort(self) -> None:
         """Close the pipes at once, dropping pending output, and end the
@@ -262,10 +260,6 @@ class ProcessChannel(PipeChannel):
             super().abort()
         if running:
             self._reap_killed()
-
-    def _kill_and_reap(self) -> None:
-        self.kill()
-        self._reap_killed()
 
     def _reap_killed(self) -> None:
         if self.wait(_KILL_WAIT) is None:  # pragma: no cover - stuck in the kernel
@@ -293,30 +287,6 @@ class ProcessChannel(PipeChannel):
             self._group = False
         return self._group
 
-    def _end_group(self) -> None:
-        """End what the child left running in its group, once it has exited.
-
-        systemd's way, applied to the stragglers: SIGTERM, a bounded wait,
-        then SIGKILL. They are not waited for before SIGTERM, as the child
-        was: the close linger lets the child finish its input; what it left
-        behind has no input from us to finish. A member that is a zombie
-        counts until its parent (or init) reaps it; those that became ours
-        (when this process is init or a subreaper) are reaped here.
-        """
-        if not self._group_has_members():
-            return
-        _LOG.info("%r: its process group outlives it; sending SIGTERM", self)
-        self._signal_group(signal.SIGTERM)
-        deadline = time.monotonic() + self.terminate_timeout
-        while self._group_has_members():
-            if time.monotonic() >= deadline:
-                _LOG.warning(
-                    "%r: its process group ignored SIGTERM for %ss; sending SIGKILL", self, self.terminate_timeout
-                )
-                self._signal_group(signal.SIGKILL)
-                return
-            time.sleep(_GROUP_POLL_INTERVAL)
-
     def _group_has_members(self) -> bool:
         # Reap the members that are our own children (orphans adopted by
         # this process as init or subreaper): only after the child itself
@@ -336,6 +306,110 @@ class ProcessChannel(PipeChannel):
         process = getattr(self, "_process", None)
         program = os.fsdecode(self._argv[0]) if getattr(self, "_argv", None) else "?"
         return f"{program!r} pid={'-' if process is None else process.pid}"
+
+
+def close_processes(children: Iterable[ProcessChannel], timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
+    """Close many :class:`ProcessChannel` objects together, as each one's
+    :meth:`~ProcessChannel.close` would, under one deadline.
+
+    Their pipes are closed (pending output delivered within ``timeout``
+    seconds, default :data:`~channels.DEFAULT_CLOSE_TIMEOUT`, ``None`` for
+    no limit); the children get what is left of ``timeout`` to exit, all at
+    once; those still running then get SIGTERM together and their
+    :attr:`~ProcessChannel.terminate_timeout` more, and the rest SIGKILL.
+    Twenty children that ignore SIGTERM take about one
+    ``terminate_timeout``, not twenty. Every child is reaped. A subclass
+    with a ``close()`` of its own (:class:`~channels.PtyProcessChannel`) is
+    closed by it, in turn, within the same deadline.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    together: list[ProcessChannel] = []
+    for child in children:
+        if type(child).close is ProcessChannel.close:
+            together.append(child)
+        else:
+            child.close(_remaining(deadline))
+    _close_together(together, _remaining(deadline))
+
+
+def _close_together(children: list[ProcessChannel], timeout: float | None) -> None:
+    """:meth:`ProcessChannel.close` of each of ``children``, every step taken
+    for all of them at once."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for child in children:
+        if not child.closed:
+            PipeChannel.close(child, _remaining(deadline))
+    running = _wait_for_exits(children, lambda _child: deadline)
+    for child in running:
+        _LOG.info("%r still runs %ss after closing; sending SIGTERM", child, timeout)
+        child.terminate()
+    sent = time.monotonic()
+    stubborn = _wait_for_exits(running, lambda child: sent + child.terminate_timeout)
+    for child in stubborn:
+        _LOG.warning("%r ignored SIGTERM for %ss; sending SIGKILL", child, child.terminate_timeout)
+        child.kill()
+    for child in stubborn:
+        child._reap_killed()
+    _end_groups(children)
+
+
+def _end_groups(children: list[ProcessChannel]) -> None:
+    """End what the children left running in their groups once they have
+    exited, all groups together.
+
+    systemd's way, applied to the stragglers: SIGTERM, each child's
+    ``terminate_timeout``, then SIGKILL. They are not waited for before
+    SIGTERM, as the children were: the close linger lets a child finish its
+    input; what it left behind has no input from us to finish. A member
+    that is a zombie counts until its parent (or init) reaps it; those that
+    became ours (when this process is init or a subreaper) are reaped here.
+    """
+    left = [child for child in children if child._group_has_members()]
+    for child in left:
+        _LOG.info("%r: its process group outlives it; sending SIGTERM", child)
+        child._signal_group(signal.SIGTERM)
+    sent = time.monotonic()
+    while left:
+        now = time.monotonic()
+        for child in [child for child in left if now >= sent + child.terminate_timeout]:
+            _LOG.warning(
+                "%r: its process group ignored SIGTERM for %ss; sending SIGKILL", child, child.terminate_timeout
+            )
+            child._signal_group(signal.SIGKILL)
+            left.remove(child)
+        left = [child for child in left if child._group_has_members()]
+        if left:
+            time.sleep(_GROUP_POLL_INTERVAL)
+
+
+def _wait_for_exits(
+    children: list[ProcessChannel], deadline_of: Callable[[ProcessChannel], float | None]
+) -> list[ProcessChannel]:
+    """Wait until each child has exited or its deadline has passed; return
+    those still running."""
+    if len(children) == 1:  # one child: the kernel's own wait, no polling
+        child = children[0]
+        return [] if child.wait(_remaining(deadline_of(child))) is not None else [child]
+    late: list[ProcessChannel] = []
+    delay = 0.0005  # then doubled, up to 50 ms: Popen.wait(timeout)'s own pace
+    while True:
+        now = time.monotonic()
+        waiting: list[ProcessChannel] = []
+        for child in children:
+            if child.returncode is not None:
+                continue
+            deadline = deadline_of(child)
+            (late if deadline is not None and deadline <= now else waiting).append(child)
+        if not waiting:
+            return late
+        children = waiting
+        deadlines = [deadline for child in waiting if (deadline := deadline_of(child)) is not None]
+        time.sleep(max(0.0, min([delay, *(deadline - now for deadline in deadlines)])))
+        delay = min(delay * 2, 0.05)
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _check_argv(argv: object) -> list[Argument]:

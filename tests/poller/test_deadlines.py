@@ -28,7 +28,7 @@ from tests.poller.support import accepted, channel_pair, connect, data_of, ended
 
 def end_cause(poller: Poller, channel: Channel) -> BaseException | None:
     """Why the poller ended ``channel``."""
-    return poller._deadlines.causes.get(channel)
+    return channel.end_cause
 
 
 @pytest.fixture
