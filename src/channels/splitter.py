@@ -20,6 +20,13 @@ over a thousand chunks is still copied only once more. A line that grows past
 ``max_line_length`` is dropped while it arrives; a marker takes its place in
 the queue so that the reader gets :class:`LineTooLongError` in
 stream order, and then the next line.
+
+It is also the decoder of the line framing (``buffering='line'``,
+:class:`~channels.framing.Lines`): ``next_frame``, ``take_frames``,
+``has_frame`` and ``max_length`` are other names of ``next_line``,
+``take_lines``, ``has_line`` and ``max_line_length``, for the
+:class:`~channels.framing.FrameDecoder` protocol. Aliases, not wrappers: a
+line channel calls the same functions as before, at the same cost.
 """
 
 from __future__ import annotations
@@ -153,6 +160,16 @@ class LineSplitter:
         self._tail_len = 0
         self._dropping = False
         return rest
+
+    # The FrameDecoder protocol (channels.framing), by the same functions.
+    next_frame = next_line
+    take_frames = take_lines
+    has_frame = has_line
+
+    @property
+    def max_length(self) -> int | None:
+        """``max_line_length``, by the name every framing uses."""
+        return self.max_line_length
 
     def _too_long(self) -> LineTooLongError:
         return LineTooLongError(f"a line longer than max_line_length={self.max_line_length} bytes was discarded")
