@@ -28,6 +28,7 @@ from typing import NoReturn
 
 from .base import DEFAULT_MAX_PENDING, Buffer, Channel
 from .errors import EndpointClosedException, WriteBufferFullError
+from .framing import Framing
 from .outbuffer import as_chunk
 from .poller import Poller
 from .splitter import DEFAULT_MAX_LINE_LENGTH
@@ -91,7 +92,7 @@ class TestChannel(Channel):
     def __init__(
         self,
         *,
-        buffering: str | None = "bytes",
+        buffering: str | Framing | None = "bytes",
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
         send_limit: int | None = None,
