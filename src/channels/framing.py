@@ -48,8 +48,8 @@ End of stream
 Goal: worst case O(n) in the bytes fed, however the stream is chunked, and
 no system call or copy of the whole buffer per frame. Plan: each decoder
 looks at every byte once, when its chunk is fed. Frames wholly inside a
-chunk are sliced out of it (one copy each; none for a chunk that is exactly
-one frame); a frame spread over chunks is kept as a list of pieces and joined
+chunk are cut out of it (one copy each, two for a delimited frame; none for
+a chunk that is exactly one frame); a frame spread over chunks is kept as a list of pieces and joined
 once when complete. A delimiter split across chunks is found by searching
 the last ``len(delimiter) - 1`` bytes of the frame in progress together with
 the start of the next chunk, so nothing is searched twice.
@@ -433,21 +433,30 @@ class _DelimitedDecoder(_FrameQueue):
             self._tail_len = 0
             self._edge = b""
             pos = end
-        size = len(data)
-        find = data.find
-        at = find(delimiter, pos)
-        while at >= 0:
-            end = at + width
-            if limit is not None and at - pos > limit:
-                frames.append(None)
-                self._dropped += 1
-            else:
-                frames.append(data if end == size and not pos else data[pos:end])
-            pos = end
-            at = find(delimiter, pos)
+        # The frames wholly inside the chunk: split() finds the delimiters in
+        # one C loop, the same matches as a find() loop from each frame's end
+        # (three to four times faster than that loop on short frames, with
+        # bench/lines.py's channels_frames row); each frame then costs one
+        # concatenation.
+        body = data[pos:] if pos else data
+        pieces = body.split(delimiter)
+        rest = pieces.pop()
+        if not pieces:
+            pass
+        elif limit is not None and len(body) - width > limit:  # a frame in it may be too long
+            for piece in pieces:
+                if len(piece) > limit:
+                    frames.append(None)
+                    self._dropped += 1
+                else:
+                    frames.append(piece + delimiter)
+        elif len(pieces) == 1 and not rest and not pos:
+            frames.append(data)  # the chunk is one frame: taken without a copy
+        else:
+            frames += [piece + delimiter for piece in pieces]
         self._push(frames)
-        if pos < size:
-            self._grow(data[pos:] if pos else data)
+        if rest:
+            self._grow(rest)
 
     def finish(self) -> bytes:
         """The unterminated rest (``b''`` if none, or if it was overlong)."""
