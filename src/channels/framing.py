@@ -202,7 +202,8 @@ class Delimited(Framing):
 
 class Lines(Delimited):
     """Lines ending in ``b'\\n'``: exactly ``buffering='line'``, as an object
-    (for :meth:`encode`, :meth:`decode`, or a ``max_length`` of its own)."""
+    (for :meth:`~Delimited.encode`, :meth:`~Delimited.decode`, or a
+    ``max_length`` of its own)."""
 
     __slots__ = ()
 
