@@ -908,3 +908,11 @@ def test_aframes_raises_the_reset_that_ended_a_bytes_channel() -> None:
     with pytest.raises(EndpointClosedException) as ended:
         asyncio.run(collect())
     assert isinstance(ended.value.__cause__, ConnectionResetError)
+
+
+def test_expect_sees_the_bytes_of_a_frame_still_in_progress() -> None:
+    with TestChannel(buffering=LengthPrefixed(2)) as channel:
+        channel.put(b"\x00\x05ab")
+        assert channel.read() == b""
+
+        assert channel.expect(b"ab", WAIT) == b"\x00\x05ab"
