@@ -22,6 +22,7 @@ import pytest
 
 from channels import DEFAULT_MAX_PENDING, Channel, PipeChannel, ProcessChannel, SocketChannel
 from channels.base import DEFAULT_CLOSE_TIMEOUT, Buffer
+from channels.framing import Delimited, Framing, LengthPrefixed, Lines, Netstrings
 from channels.poller import Poller
 from channels.testing import check_channel
 from channels.tls import TLSChannel
@@ -97,6 +98,49 @@ def test_a_loopback_tcp_connection_keeps_the_contract() -> None:
 
 def test_a_unix_socket_connection_keeps_the_contract(unix_pair: Callable[[], Pair]) -> None:
     check_channel(unix_pair)
+
+
+FRAMINGS: list[str | Framing] = [
+    "line",
+    Lines(),
+    Delimited(b"\0"),
+    Delimited(b"\r\n"),
+    LengthPrefixed(1),
+    LengthPrefixed(4),
+    Netstrings(),
+]
+
+
+@pytest.mark.parametrize("framing", FRAMINGS, ids=repr)
+def test_a_socketpair_keeps_the_contract_with_each_framing(framing: str | Framing) -> None:
+    def make() -> Pair:
+        left, right = socket.socketpair()
+        return SocketChannel(left, buffering=framing), SocketChannel(right, buffering=framing)
+
+    check_channel(make)
+
+
+def test_check_channel_fails_on_a_framed_channel_that_returns_part_of_a_frame() -> None:
+    class HalfFrames(SocketChannel):
+        """Returns each frame in two reads."""
+
+        held = b""
+
+        def read(self) -> bytes:
+            if self.held:
+                data, self.held = self.held, b""
+                return data
+            frame = super().read()
+            half = len(frame) // 2
+            self.held = frame[half:]
+            return frame[:half]
+
+    def make() -> Pair:
+        left, right = socket.socketpair()
+        return HalfFrames(left, buffering=Netstrings()), HalfFrames(right, buffering=Netstrings())
+
+    with pytest.raises(AssertionError, match="one whole frame each"):
+        check_channel(make, timeout=0.5)
 
 
 def test_a_tls_connection_keeps_the_contract(certs: Certs) -> None:

@@ -9,7 +9,14 @@ import logging
 
 from .address import connect, listen
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, DEFAULT_READ_SIZE, Channel
-from .errors import ChannelError, EndpointClosedException, LineTooLongError, WriteBufferFullError
+from .errors import (
+    ChannelError,
+    EndpointClosedException,
+    FrameTooLongError,
+    FramingError,
+    LineTooLongError,
+    WriteBufferFullError,
+)
 from .lines import ChannelLike, LineChannel
 from .pipe import PipeChannel
 from .poller import Poller
@@ -35,6 +42,8 @@ __all__ = [
     "ChannelError",
     "ChannelLike",
     "EndpointClosedException",
+    "FrameTooLongError",
+    "FramingError",
     "LineChannel",
     "LineSplitter",
     "LineTooLongError",

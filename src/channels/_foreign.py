@@ -27,7 +27,8 @@ from typing import Any, TypeGuard
 
 from ._seam import PolledChannel
 from .base import Channel
-from .errors import EndpointClosedException, LineTooLongError
+from .errors import EndpointClosedException, FrameTooLongError
+from .framing import Framing
 
 __all__ = ["ForeignReader", "PollRead", "is_native", "poll_reader", "still_on"]
 
@@ -93,7 +94,8 @@ class ForeignReader:
         """Read once (a batch of lines in line mode); ``True`` at the end."""
         channel = self.channel
         try:
-            if getattr(channel, "buffering", "bytes") != "line":
+            buffering = getattr(channel, "buffering", "bytes")
+            if buffering != "line" and not isinstance(buffering, Framing):
                 data = channel.read()
                 if data:
                     result.append((data, channel))
@@ -101,7 +103,7 @@ class ForeignReader:
             for _ in range(_FOREIGN_LINE_BATCH):
                 try:
                     data = channel.read()
-                except LineTooLongError as err:
+                except FrameTooLongError as err:
                     _LOG.warning("%r: %s", channel, err)
                     continue
                 if not data:

@@ -1,5 +1,5 @@
 """Channels inside an asyncio program: :func:`aread`, :func:`awrite`,
-:func:`alines` and :func:`aclose`.
+:func:`alines`, :func:`aframes` and :func:`aclose`.
 
 The same channel objects that a :class:`~channels.poller.Poller` drives work
 under asyncio (or uvloop): these coroutines call the channel's own
@@ -26,10 +26,11 @@ import weakref
 from collections.abc import AsyncIterator
 
 from .base import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel
-from .errors import ChannelError, EndpointClosedException
+from .errors import ChannelError, EndpointClosedException, FramingError
+from .framing import Framing
 from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
 
-__all__ = ["aclose", "alines", "aread", "awrite"]
+__all__ = ["aclose", "aframes", "alines", "aread", "awrite"]
 
 _LOG = logging.getLogger("channels.aio")
 
@@ -102,6 +103,58 @@ async def alines(channel: Channel, *, max_line_length: int | None = DEFAULT_MAX_
             yield data
         else:
             splitter.feed(data)
+
+
+async def aframes(channel: Channel, framing: Framing | None = None) -> AsyncIterator[bytes]:
+    """Iterate over the frames the channel receives, until its input ends.
+
+    Each frame is as it was on the wire (``framing.decode(frame)`` gives its
+    payload). A channel that has a framing (``buffering=`` one of
+    :mod:`channels.framing`, or ``'line'``) gives its own frames, and
+    ``framing`` may be left out; a bytes channel is cut here with
+    ``framing``. An overlong frame raises :class:`FrameTooLongError` and ends
+    the iteration (a new ``aframes()`` goes on with the next frame). The
+    iteration ends quietly at the peer's end of stream after a delimited
+    framing's unterminated rest; an end caused by an error (a reset, input
+    that cannot be framed, a stream that ends inside a frame) raises
+    :class:`EndpointClosedException`, with that error as ``__cause__``.
+    """
+    if channel.buffering != "bytes":
+        decoder = None  # the channel frames for itself
+    elif framing is None:
+        raise ValueError(f"{channel!r} reads bytes: give aframes() the framing to cut them with")
+    else:
+        decoder = framing.decoder()
+    while True:
+        frame = None if decoder is None else decoder.next_frame()
+        if frame is not None:
+            yield frame
+            continue
+        try:
+            data = await aread(channel)
+        except EndpointClosedException as end:
+            if decoder is None:
+                if end.__cause__ is not None:
+                    raise
+                return
+            try:
+                rest = decoder.finish()
+            except FramingError as err:
+                raise EndpointClosedException(f"{channel!r}: {err}") from err
+            if rest:
+                yield rest
+            if end.__cause__ is not None:
+                raise
+            return
+        if decoder is None:
+            yield data
+            continue
+        try:
+            decoder.feed(data)
+        except FramingError as err:
+            while (frame := decoder.next_frame()) is not None:
+                yield frame
+            raise EndpointClosedException(f"{channel!r}: {err}") from err
 
 
 async def aclose(channel: Channel, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:

@@ -51,7 +51,8 @@ write readiness may move), ``_output_ending()`` (before a write side ends),
 ``_shut(clean)`` (close now), and the public ``closed``, ``read_size`` and
 ``pending_output``. The base's own state, under ``_ch_`` names, is its own.
 
-Everything else lives here, once: line splitting, the outgoing buffer
+Everything else lives here, once: framing (lines, or a framing of
+:mod:`channels.framing`), the outgoing buffer
 (:class:`~channels.outbuffer.OutputBuffer`), flush, close with linger, and
 the hand-off to a :class:`~channels.poller.Poller` (``channels._seam``).
 
@@ -76,7 +77,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._seam import ENTRIES_PER_POLL, ChannelPoller
-from .errors import EndpointClosedException, WriteBufferFullError
+from .errors import EndpointClosedException, FramingError, WriteBufferFullError
+from .framing import FrameDecoder, Framing
 from .outbuffer import OutputBuffer, as_chunk
 from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
 
@@ -121,7 +123,7 @@ DEFAULT_CLOSE_TIMEOUT = 5.0
 class _SharedEmptySplitter(LineSplitter):
     """The empty splitter idle line channels share until their first bytes
     arrive: one of their own costs about 100 bytes, a third of an idle
-    channel. Never fed (``Channel._feed_lines`` swaps it for a real one first)."""
+    channel. Never fed (``Channel._feed_frames`` swaps it for a real one first)."""
 
     __slots__ = ()
 
@@ -144,13 +146,28 @@ def _empty_splitter(max_line_length: int | None) -> LineSplitter:
 _BATCH_LIMIT = 64 * 1024
 
 
-def check_buffering(buffering: str | None) -> Buffering:
-    """Normalise the ``buffering`` keyword: ``None`` means ``'bytes'``."""
+def check_buffering(buffering: str | Framing | None) -> Buffering | Framing:
+    """Normalise the ``buffering`` keyword: ``None`` means ``'bytes'``; a
+    :class:`~channels.framing.Framing` is taken as it is."""
+    if isinstance(buffering, Framing):
+        return buffering
     if buffering is None or buffering == "bytes":
         return "bytes"
     if buffering == "line":
         return "line"
-    raise ValueError(f"buffering must be 'line', 'bytes' or None, not {buffering!r}")
+    raise ValueError(f"buffering must be 'line', 'bytes' or None, or a framing of channels.framing, not {buffering!r}")
+
+
+def _decoder_for(mode: Literal["line"] | Framing, max_line_length: int | None) -> FrameDecoder:
+    """A channel's decoder for ``mode``. Lines, however asked for, start
+    with the shared empty splitter, as an idle line channel always did."""
+    if mode == "line":
+        return _empty_splitter(max_line_length)
+    assert isinstance(mode, Framing)
+    decoder = mode.decoder()
+    if type(decoder) is LineSplitter:
+        return _empty_splitter(decoder.max_line_length)
+    return decoder
 
 
 if TYPE_CHECKING:
@@ -191,13 +208,17 @@ class Channel(metaclass=_ChannelType):
     """A non-blocking, bidirectional byte stream over file descriptors.
 
     ``buffering='line'`` makes ``read()`` return one line at a time (see
-    :meth:`read`); ``max_line_length`` bounds such a line. ``max_pending``
-    bounds the output held for a slow peer (see :meth:`write`).
+    :meth:`read`); ``max_line_length`` bounds such a line. A framing of
+    :mod:`channels.framing` (``Delimited``, ``LengthPrefixed``,
+    ``Netstrings`` or one of your own) makes it return one frame at a time,
+    bounded by the framing's own ``max_length``. ``max_pending`` bounds the
+    output held for a slow peer (see :meth:`write`).
     """
 
     __slots__ = (
         "__weakref__",
         "_ch_splitter",
+        "_ch_framing",
         "_ch_out",
         "_ch_closed",
         "_ch_eof",
@@ -211,7 +232,8 @@ class Channel(metaclass=_ChannelType):
         "_ch_unread",
     )
 
-    _ch_splitter: LineSplitter | None
+    _ch_splitter: FrameDecoder | None  # None in bytes mode
+    _ch_framing: Framing | None  # what ``buffering`` was given, unless 'line' or 'bytes'
     _ch_out: OutputBuffer | None  # None until output first waits
     _ch_closed: bool | None  # None: never opened (see __new__)
     _ch_eof: EndpointClosedException | None
@@ -239,6 +261,7 @@ class Channel(metaclass=_ChannelType):
         # leaves nothing that warns of being unclosed.
         channel._ch_closed = None
         channel._ch_splitter = None
+        channel._ch_framing = None
         channel.max_pending = DEFAULT_MAX_PENDING
         channel._ch_read_size = DEFAULT_READ_SIZE
         # Made when output first waits, and kept once emptied: a channel that
@@ -257,12 +280,14 @@ class Channel(metaclass=_ChannelType):
     def __init__(
         self,
         *,
-        buffering: str | None = "bytes",
+        buffering: str | Framing | None = "bytes",
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
+        mode = check_buffering(buffering)
         # ``None`` in bytes mode; an idle line channel shares an empty one.
-        self._ch_splitter = _empty_splitter(max_line_length) if check_buffering(buffering) == "line" else None
+        self._ch_splitter = None if mode == "bytes" else _decoder_for(mode, max_line_length)
+        self._ch_framing = mode if isinstance(mode, Framing) else None
         if max_pending < 1:
             raise ValueError(f"max_pending must be a positive number of bytes, not {max_pending!r}")
         #: Bound in bytes on output held for the peer; see :meth:`write`.
@@ -272,25 +297,34 @@ class Channel(metaclass=_ChannelType):
     # -- the contract ------------------------------------------------------
 
     @property
-    def buffering(self) -> Buffering:
-        """``'line'`` if ``read()`` returns whole lines, else ``'bytes'``.
+    def buffering(self) -> Buffering | Framing:
+        """What ``read()`` returns: ``'line'`` for whole lines, ``'bytes'``
+        for what arrived, or the framing it was given, for whole frames.
 
         Settable, for subclasses that choose their mode themselves: the
         change applies to the next ``read()``. ``ValueError`` when switching
-        to ``'bytes'`` while part of a line is buffered (it would be lost).
+        while part of a line or frame is buffered (it would be lost).
         """
+        framing = self._ch_framing
+        if framing is not None:
+            return framing
         return "bytes" if self._ch_splitter is None else "line"
 
     @buffering.setter
-    def buffering(self, mode: str | None) -> None:
+    def buffering(self, mode: str | Framing | None) -> None:
+        new = check_buffering(mode)
+        if new == self.buffering:  # the same word, or the same framing object
+            return
         splitter = self._ch_splitter
-        if check_buffering(mode) == "line":
-            if splitter is None:
-                self._ch_splitter = _empty_splitter(DEFAULT_MAX_LINE_LENGTH)
-        elif splitter is not None:
-            if splitter.buffered:
-                raise ValueError(f"{self!r} holds {splitter.buffered} bytes of lines not read yet: read them first")
-            self._ch_splitter = None
+        if splitter is not None and splitter.buffered:
+            what = "lines" if self._ch_framing is None else "frames"
+            raise ValueError(f"{self!r} holds {splitter.buffered} bytes of {what} not read yet: read them first")
+        self._ch_splitter = None if new == "bytes" else _decoder_for(new, DEFAULT_MAX_LINE_LENGTH)
+        self._ch_framing = new if isinstance(new, Framing) else None
+        if self._ch_splitter is not None and self._ch_unread:
+            # What expect() read past its match, in bytes mode, is framed now.
+            unread, self._ch_unread = self._ch_unread, b""
+            self._feed_frames(self._ch_splitter, unread)
 
     @property
     def closed(self) -> bool:
@@ -356,7 +390,12 @@ class Channel(metaclass=_ChannelType):
         ending in ``b'\\n'``, or ``b''`` only when no complete line is buffered;
         call it until it returns ``b''``. A line longer than
         ``max_line_length`` raises :class:`LineTooLongError` once, in its place,
-        and the next call goes on with the following line.
+        and the next call goes on with the following line. With a framing
+        (:mod:`channels.framing`) it returns one whole frame as it was on the
+        wire, the same way, and :class:`FrameTooLongError` in place of an
+        overlong one; input that cannot be framed ends the channel (its
+        :class:`EndpointClosedException` has the
+        :class:`~channels.errors.FramingError` as ``__cause__``).
 
         Bytes that arrived before the end are always returned first (in line
         mode also after ``close()``, and the unterminated last piece after the
@@ -373,7 +412,7 @@ class Channel(metaclass=_ChannelType):
             # A reply is about to be awaited: held output must be on its way.
             self._poll_flush()
         if self._ch_splitter is not None:
-            return self._read_line(self._ch_splitter)
+            return self._read_frame(self._ch_splitter)
         if self._ch_unread:
             data, self._ch_unread = self._ch_unread, b""
             return data
@@ -696,10 +735,14 @@ class Channel(metaclass=_ChannelType):
         """Take every byte received but not yet read, in order."""
         unread, self._ch_unread = self._ch_unread, b""
         splitter = self._ch_splitter
-        if splitter is None or (not splitter.has_line() and not splitter.buffered):
+        if splitter is None or (not splitter.has_frame() and not splitter.buffered):
             return unread
-        lines, _dropped = splitter.take_lines()
-        return b"".join([*lines, splitter.finish(), unread])
+        frames, _dropped = splitter.take_frames()
+        try:
+            rest = splitter.finish()
+        except FramingError as err:  # a frame in progress: its bytes as they came
+            rest = err.partial
+        return b"".join([*frames, rest, unread])
 
     def _put_back(self, data: bytes) -> None:
         """Make ``data`` the next bytes read (all taken by _take_unread first)."""
@@ -709,7 +752,7 @@ class Channel(metaclass=_ChannelType):
         if splitter is None:
             self._ch_unread = data
         else:
-            self._feed_lines(splitter, data)
+            self._feed_frames(splitter, data)
         if self._ch_poller is not None and self._ch_poll_fd >= 0:
             self._ch_poller._hold_input(self)  # in memory, where poll() cannot see it
 
@@ -784,19 +827,19 @@ class Channel(metaclass=_ChannelType):
 
     # -- shared machinery ---------------------------------------------------
 
-    def _read_line(self, splitter: LineSplitter) -> bytes:
+    def _read_frame(self, splitter: FrameDecoder) -> bytes:
         try:
-            return self._next_line(splitter)
+            return self._next_frame(splitter)
         finally:
             # self._ch_splitter, not splitter: the first bytes replace a shared one.
             poller = self._ch_poller
-            # Lines are left in memory, where poll() cannot see them (a
+            # Frames are left in memory, where poll() cannot see them (a
             # channel that has ended keeps its poller, but is not read by it).
-            if poller is not None and self._ch_poll_fd >= 0 and self._ch_splitter.has_line():  # type: ignore[union-attr]
+            if poller is not None and self._ch_poll_fd >= 0 and self._ch_splitter.has_frame():  # type: ignore[union-attr]
                 poller._hold_input(self)
 
-    def _next_line(self, splitter: LineSplitter) -> bytes:
-        line = splitter.next_line()
+    def _next_frame(self, splitter: FrameDecoder) -> bytes:
+        line = splitter.next_frame()
         # A read that brings bytes but no whole line reads once more, so that
         # an end already there is seen in this call, as the original library
         # did: a child that printed b"test" and exited gives b"test" now, not
@@ -812,13 +855,13 @@ class Channel(metaclass=_ChannelType):
                 break
             if not data:
                 return b""
-            splitter = self._feed_lines(splitter, data)
-            line = splitter.next_line()
+            splitter = self._feed_frames(splitter, data)
+            line = splitter.next_frame()
         if line is not None:
             return line
         if self._ch_eof is None:
             return b""
-        rest = splitter.finish()
+        rest = self._finish_frames(splitter)
         if rest:
             return rest
         raise _again(self._ch_eof)
@@ -834,11 +877,11 @@ class Channel(metaclass=_ChannelType):
             return False
         if self._ch_eof is None:
             splitter = self._ch_splitter
-            if splitter is not None and splitter.has_line():
+            if splitter is not None and splitter.has_frame():
                 # Lines left over by the last poll's bound come first, and
                 # nothing more is read until they are taken: what waits in
                 # memory stays one read's worth (see ENTRIES_PER_POLL).
-                self._take_lines(splitter, out)
+                self._take_frames(splitter, out)
                 return False
             try:
                 data = self._read()
@@ -846,7 +889,7 @@ class Channel(metaclass=_ChannelType):
                 self._ch_eof = end
             else:
                 # The live channel, the case that runs for every read: kept
-                # short, _feed_lines() inlined.
+                # short, _feed_frames() inlined.
                 if splitter is None:
                     if data:
                         out.append((data, self))
@@ -854,41 +897,74 @@ class Channel(metaclass=_ChannelType):
                 if data:
                     if type(splitter) is _SharedEmptySplitter:
                         splitter = self._ch_splitter = LineSplitter(splitter.max_line_length)
-                    splitter.feed(data)
-                self._take_lines(splitter, out)
+                    try:
+                        splitter.feed(data)
+                    except FramingError as err:
+                        self._ch_eof = self._framing_failed(err)
+                        return self._poll_ended(out)
+                self._take_frames(splitter, out)
                 return False
+        return self._poll_ended(out)
+
+    def _poll_ended(self, out: list[tuple[bytes, Channel]]) -> bool:
+        """The input has ended: append what is left of it, then ``(b'', self)``."""
         splitter = self._ch_splitter
         if splitter is not None:
-            self._take_lines(splitter, out)
-            if splitter.has_line():
+            self._take_frames(splitter, out)
+            if splitter.has_frame():
                 return False  # the end comes after the rest, by the next polls
-            rest = splitter.finish()
+            rest = self._finish_frames(splitter)
             if rest:
                 out.append((rest, self))
         out.append((b"", self))
         return True
 
-    def _take_lines(self, splitter: LineSplitter, out: list[tuple[bytes, Channel]]) -> None:
-        """Append at most ENTRIES_PER_POLL of the lines ready; if more are,
+    def _take_frames(self, splitter: FrameDecoder, out: list[tuple[bytes, Channel]]) -> None:
+        """Append at most ENTRIES_PER_POLL of the frames ready; if more are,
         have the poller come back for them without waiting."""
-        lines, dropped = splitter.take_lines(ENTRIES_PER_POLL)
+        lines, dropped = splitter.take_frames(ENTRIES_PER_POLL)
         if dropped:
-            _LOG.warning("%r: dropped %d line(s) longer than %s bytes", self, dropped, splitter.max_line_length)
+            what = "line(s)" if self._ch_framing is None else "frame(s)"
+            limit = getattr(splitter, "max_length", None)
+            _LOG.warning("%r: dropped %d %s longer than %s bytes", self, dropped, what, limit)
         if len(lines) == 1 and not dropped:  # one line a read is the latency case: no zip object
             out.append((lines[0], self))
             return  # fewer than the bound: none left
         if lines:
             out.extend(zip(lines, repeat(self)))
-        if splitter.has_line():
+        if splitter.has_frame():
             self._queue_read()
 
-    def _feed_lines(self, splitter: LineSplitter, data: bytes) -> LineSplitter:
-        """Feed ``data`` to the line splitter, which is this channel's own
-        from the first bytes on."""
+    def _feed_frames(self, splitter: FrameDecoder, data: bytes) -> FrameDecoder:
+        """Feed ``data`` to the decoder, which is this channel's own from the
+        first bytes on. Input that cannot be framed ends the channel."""
         if type(splitter) is _SharedEmptySplitter:
             splitter = self._ch_splitter = LineSplitter(splitter.max_line_length)
-        splitter.feed(data)
+        try:
+            splitter.feed(data)
+        except FramingError as err:
+            self._ch_eof = self._framing_failed(err)
         return splitter
+
+    def _finish_frames(self, splitter: FrameDecoder) -> bytes:
+        """At the end of input, the unterminated rest to deliver last."""
+        try:
+            return splitter.finish()
+        except FramingError as err:
+            # The input ended inside a frame. A clean end turns into this
+            # error; an end caused by an error (a reset) already says why.
+            if self._ch_eof is None or self._ch_eof.__cause__ is None:
+                self._ch_eof = self._framing_failed(err)
+            return b""
+
+    def _framing_failed(self, err: FramingError) -> EndpointClosedException:
+        """The end of a channel whose input cannot be framed: no frame can be
+        found after the fault, so the stream cannot go on (see
+        :mod:`channels.framing`)."""
+        _LOG.warning("%r: %s", self, err)
+        end = EndpointClosedException(f"{self!r}: {err}")
+        end.__cause__ = err
+        return end
 
     def _poll_flush(self) -> bool:
         """Send held output without waiting; ``True`` if nothing is left
@@ -942,7 +1018,7 @@ class Channel(metaclass=_ChannelType):
         """Whether input waits in memory; see ``channels._seam``."""
         if self._ch_splitter is None:
             return bool(self._ch_unread)
-        return self._ch_splitter.has_line() or bool(self._ch_unread)
+        return self._ch_splitter.has_frame() or bool(self._ch_unread)
 
     def _poll_can_write(self) -> bool:
         """Whether the write side is still there; see ``channels._seam``."""
@@ -1144,7 +1220,8 @@ class Channel(metaclass=_ChannelType):
 
     def __repr__(self) -> str:
         state = "closed" if getattr(self, "_ch_closed", False) else "open"
-        mode = "bytes" if getattr(self, "_ch_splitter", None) is None else "line"  # may be half-built
+        framing = getattr(self, "_ch_framing", None)  # may be half-built
+        mode = "bytes" if getattr(self, "_ch_splitter", None) is None else "line" if framing is None else framing
         return f"<{type(self).__name__} {self._describe()} {mode} {state}>"
 
     def _describe(self) -> str:

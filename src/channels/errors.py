@@ -10,6 +10,8 @@ from __future__ import annotations
 __all__ = [
     "ChannelError",
     "EndpointClosedException",
+    "FrameTooLongError",
+    "FramingError",
     "LineTooLongError",
     "WriteBufferFullError",
 ]
@@ -29,12 +31,33 @@ class EndpointClosedException(ChannelError):
     """
 
 
-class LineTooLongError(ChannelError):
+class FrameTooLongError(ChannelError):
+    """A frame longer than its framing's ``max_length`` arrived.
+
+    The frame is discarded as it arrives, not buffered: the next ``read()``
+    goes on with the frame after it. See :mod:`channels.framing`.
+    """
+
+
+class LineTooLongError(FrameTooLongError):
     """A line longer than the channel's ``max_line_length`` arrived.
 
     The line is discarded, not buffered: the next ``read()`` goes on with the
-    line after it.
+    line after it. The line case of :class:`FrameTooLongError`.
     """
+
+
+class FramingError(ChannelError):
+    """The input cannot be cut into frames: it is malformed (a netstring
+    without its comma, say), or it ended inside a length-prefixed frame.
+
+    Where the next frame would begin is unknown, so the channel ends: this
+    error is the ``__cause__`` of the :class:`EndpointClosedException` that
+    ``read()`` raises after the frames that came before the fault.
+    """
+
+    #: The bytes of the unfinished frame, when the input ended inside one.
+    partial: bytes = b""
 
 
 class WriteBufferFullError(ChannelError):

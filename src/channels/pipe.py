@@ -10,6 +10,7 @@ from typing import Protocol
 
 from .base import DEFAULT_MAX_PENDING, Channel
 from .errors import EndpointClosedException
+from .framing import Framing
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
 __all__ = ["PipeChannel"]
@@ -81,7 +82,7 @@ class PipeChannel(Channel):
         faucet: FileLike | None = None,
         sink: FileLike | None = None,
         *,
-        buffering: str | None = "bytes",
+        buffering: str | Framing | None = "bytes",
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:

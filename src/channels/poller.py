@@ -20,6 +20,7 @@ from ._wake import Waker
 from ._watch import AlwaysReadyWatcher, Watcher, default_watcher
 from ._writing import WriteWatch, watch_or_refuse
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
+from .framing import Framing
 from .signals import SignalSource
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 from .timers import Timer, TimerQueue, check_seconds
@@ -68,7 +69,7 @@ class Poller:
     def __init__(
         self,
         *,
-        buffering: str | None = "bytes",
+        buffering: str | Framing | None = "bytes",
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
         batch_writes: bool = True,
@@ -116,8 +117,9 @@ class Poller:
         send_at_exit.add(self)
 
     @property
-    def buffering(self) -> str:
-        """The buffering given to accepted clients: ``'line'`` or ``'bytes'``."""
+    def buffering(self) -> str | Framing:
+        """The buffering given to accepted clients: ``'line'``, ``'bytes'``
+        or a framing (each client gets a decoder of its own from it)."""
         return self._buffering
 
     def __len__(self) -> int:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING
+from .framing import Framing
 from .pipe import PipeChannel
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
@@ -103,7 +104,7 @@ class ProcessChannel(PipeChannel):
         cwd: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
         stderr: Stderr = None,
-        buffering: str | None = "bytes",
+        buffering: str | Framing | None = "bytes",
         new_process_group: bool = False,
         terminate_timeout: float = DEFAULT_TERMINATE_TIMEOUT,
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,

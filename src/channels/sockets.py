@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from .base import DEFAULT_MAX_PENDING, Channel
 from .errors import EndpointClosedException
+from .framing import Framing
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
 __all__ = ["PeerCredentials", "SocketChannel"]
@@ -63,7 +64,7 @@ class SocketChannel(Channel):
         self,
         sock: socket.socket,
         *,
-        buffering: str | None = "bytes",
+        buffering: str | Framing | None = "bytes",
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
         nodelay: bool = True,

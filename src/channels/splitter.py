@@ -28,6 +28,13 @@ So a chunk larger than ``_CUT_WHOLE`` is cut into at most ``_SPLIT_BATCH``
 lines when it is fed; the rest of it stays as it came, one shared bytes
 object, and is cut a batch at a time as lines are taken.
 ``take_lines(limit)`` takes a bounded number.
+
+It is also the decoder of the line framing (``buffering='line'``,
+:class:`~channels.framing.Lines`): ``next_frame``, ``take_frames``,
+``has_frame`` and ``max_length`` are other names of ``next_line``,
+``take_lines``, ``has_line`` and ``max_line_length``, for the
+:class:`~channels.framing.FrameDecoder` protocol. Aliases, not wrappers: a
+line channel calls the same functions as before, at the same cost.
 """
 
 from __future__ import annotations
@@ -239,6 +246,16 @@ class LineSplitter:
         self._tail_len = 0
         self._dropping = False
         return rest
+
+    # The FrameDecoder protocol (channels.framing), by the same functions.
+    next_frame = next_line
+    take_frames = take_lines
+    has_frame = has_line
+
+    @property
+    def max_length(self) -> int | None:
+        """``max_line_length``, by the name every framing uses."""
+        return self.max_line_length
 
     def _too_long(self) -> LineTooLongError:
         return LineTooLongError(f"a line longer than max_line_length={self.max_line_length} bytes was discarded")

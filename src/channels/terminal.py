@@ -52,6 +52,7 @@ from collections.abc import Mapping, Sequence
 
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING
 from .errors import EndpointClosedException
+from .framing import Framing
 from .process import DEFAULT_TERMINATE_TIMEOUT, Argument, ProcessChannel, Stderr, _check_argv
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
@@ -119,7 +120,7 @@ class PtyProcessChannel(ProcessChannel):
         raw: bool = False,
         cwd: str | os.PathLike[str] | None = None,
         env: Mapping[str, str] | None = None,
-        buffering: str | None = "bytes",
+        buffering: str | Framing | None = "bytes",
         terminate_timeout: float = DEFAULT_TERMINATE_TIMEOUT,
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,

@@ -28,6 +28,7 @@ from typing import NoReturn
 
 from .base import DEFAULT_MAX_PENDING, Buffer, Channel
 from .errors import EndpointClosedException, WriteBufferFullError
+from .framing import Framing, Lines
 from .outbuffer import as_chunk
 from .poller import Poller
 from .splitter import DEFAULT_MAX_LINE_LENGTH
@@ -91,7 +92,7 @@ class TestChannel(Channel):
     def __init__(
         self,
         *,
-        buffering: str | None = "bytes",
+        buffering: str | Framing | None = "bytes",
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
         send_limit: int | None = None,
@@ -405,14 +406,19 @@ _FILL_CHUNK = 1024 * 1024
 _SHORT_WAIT = 0.05
 # One turn of the drive loops: wait for the reader this long at most.
 _TURN = 0.005
+# With a framing, the check writes frames of at most this much payload.
+_FRAME_PAYLOAD = 4096
 
 
 def check_channel(make_pair: PairFactory, *, one_way: bool = False, timeout: float = 10.0) -> None:
     """Check that a pair of connected channels keeps the whole ``Channel`` contract.
 
     ``make_pair`` is called once per check with no arguments and must return
-    two fresh, connected channels ``(a, b)`` in bytes mode: what is written
-    to one is read from the other. Both are closed (or aborted) by the check,
+    two fresh, connected channels ``(a, b)`` in bytes mode, or both with the
+    same ``buffering='line'`` or framing (:mod:`channels.framing`): what is
+    written to one is read from the other. With a framing, everything the
+    check writes is whole frames of it, and every ``read()`` and every
+    ``poll()`` entry must be exactly one frame. Both are closed (or aborted) by the check,
     and whatever else the factory opened (a listening socket, a temporary
     file) it must close itself. With ``one_way=True`` the pair carries bytes
     from ``a`` to ``b`` only (a pipe's write end and read end, say): ``a`` is
@@ -421,6 +427,7 @@ def check_channel(make_pair: PairFactory, *, one_way: bool = False, timeout: flo
     Each promise is checked on a fresh pair, in both directions unless
     ``one_way``:
 
+    - with a framing, each read and each poll entry is one whole frame;
     - many writes (bytes, bytearray, memoryview, several chunks a call)
       arrive intact and in order, both ways at once;
     - a transfer larger than the kernel's buffers arrives intact; while the
@@ -492,9 +499,55 @@ class _Case:
         self.reader = reader
         self.one_way = one_way
         self.timeout = timeout
+        mode = getattr(reader, "buffering", "bytes")
+        self.framing: Framing | None = Lines() if mode == "line" else mode if isinstance(mode, Framing) else None
+        self._step = _FRAME_PAYLOAD  # the most payload a frame of this framing carries here
 
     def deadline(self) -> float:
         return time.monotonic() + self.timeout
+
+    def frame(self, data: bytes) -> bytes:
+        """``data`` as the reader's framing carries it: frames of its pieces
+        (as it is in bytes mode). The check writes and expects these bytes."""
+        if self.framing is None:
+            return data
+        return b"".join([self._encode(data[start : start + self._step]) for start in range(0, len(data), self._step)])
+
+    def _encode(self, piece: bytes) -> bytes:
+        """One frame of ``piece``, or of a changed piece (one without the
+        framing's delimiter), or several of its halves if it is too long."""
+        assert self.framing is not None
+        for attempt in (piece, _without(piece, getattr(self.framing, "delimiter", b""))):
+            try:
+                return self.framing.encode(attempt)
+            except ValueError:
+                pass
+        if len(piece) < 2:
+            raise ValueError(f"check_channel: {self.framing!r} cannot encode {piece!r}")
+        half = len(piece) // 2
+        self._step = min(self._step, half)
+        return self._encode(piece[:half]) + self._encode(piece[half:])
+
+    def check_frame(self, data: bytes, promise: str) -> None:
+        """With a framing, ``data`` (one read or poll entry) must be one whole frame."""
+        if self.framing is None:
+            return
+        decoder = self.framing.decoder()
+        decoder.feed(data)
+        frames, dropped = decoder.take_frames()
+        _check(
+            frames == [data] and not dropped and not decoder.buffered,
+            promise + " (one whole frame each)",
+            f"{data[:40]!r}... ({len(data)} bytes) is not one frame of {self.framing!r}",
+        )
+
+
+def _without(piece: bytes, delimiter: bytes) -> bytes:
+    """``piece`` with every byte of ``delimiter`` replaced by one that is not in it."""
+    if not delimiter:
+        return piece
+    spare = next(byte for byte in range(256) if byte not in delimiter)
+    return piece.translate(bytes(spare if byte in delimiter else byte for byte in range(256)))
 
 
 @contextlib.contextmanager
@@ -564,6 +617,7 @@ def _receive(case: _Case, size: int, promise: str, *, reader: Channel | None = N
         except EndpointClosedException as end:
             _fail(promise, f"the stream ended ({end}) after {got} of {size} bytes")
         if data:
+            case.check_frame(data, promise)
             chunks.append(data)
             got += len(data)
         else:
@@ -573,8 +627,11 @@ def _receive(case: _Case, size: int, promise: str, *, reader: Channel | None = N
     return received
 
 
-def _read_to_end(channel: Channel, case: _Case, promise: str) -> tuple[bytes, EndpointClosedException]:
-    """Everything ``channel`` reads until it raises EndpointClosedException."""
+def _read_to_end(
+    channel: Channel, case: _Case, promise: str, *, whole: bool = True
+) -> tuple[bytes, EndpointClosedException]:
+    """Everything ``channel`` reads until it raises EndpointClosedException
+    (with a framing, in whole frames unless ``whole`` is false)."""
     chunks: list[bytes] = []
     deadline = case.deadline()
     while True:
@@ -588,6 +645,8 @@ def _read_to_end(channel: Channel, case: _Case, promise: str) -> tuple[bytes, En
                 f"check_channel: {promise}: read() raised {type(err).__name__}({err}), not EndpointClosedException"
             ) from err
         if data:
+            if whole:
+                case.check_frame(data, promise)
             chunks.append(data)
         else:
             _wait_readable(channel, _TURN)
@@ -602,7 +661,7 @@ def _compare(received: bytes, sent: bytes, promise: str) -> None:
     _fail(promise, f"{len(received)} bytes arrived for {len(sent)} sent; they differ from byte {where} on")
 
 
-def _fill(writer: Channel, seed: int) -> bytes:
+def _fill(writer: Channel, seed: int, frame: Callable[[bytes], bytes]) -> bytes:
     """Write until output is stuck in the channel: pending, and a short
     ``flush(timeout)`` returns ``False`` (or ``_FILL_LIMIT`` was written, for a
     peer with no bounded buffer). Returns what was written."""
@@ -610,7 +669,7 @@ def _fill(writer: Channel, seed: int) -> bytes:
     written: list[bytes] = []
     total = 0
     while total < _FILL_LIMIT:
-        chunk = _pattern(_FILL_CHUNK, seed + len(written))
+        chunk = frame(_pattern(_FILL_CHUNK, seed + len(written)))
         writer.write(chunk)
         written.append(chunk)
         total += len(chunk)
@@ -640,7 +699,7 @@ def _check_many_writes_arrive_in_order_both_ways(case: _Case) -> None:
     sent: dict[int, list[bytes]] = {id(writer): [] for writer, _ in ends}
     for turn in range(400):
         for writer, _ in ends:
-            pieces = [_pattern(rng.randint(1, 3000), turn * 10 + k) for k in range(rng.randint(1, 3))]
+            pieces = [case.frame(_pattern(rng.randint(1, 3000), turn * 10 + k)) for k in range(rng.randint(1, 3))]
             sent[id(writer)].extend(pieces)
             buffers = [_as_kind(piece, rng.randrange(3)) for piece in pieces]
             writer.write(*buffers)
@@ -663,15 +722,16 @@ def _as_kind(piece: bytes, kind: int) -> Buffer:
 def _check_large_transfer_is_held_then_flushed(case: _Case) -> None:
     writer = case.writer
     promise = "output the peer does not take yet is held, in order, and flushed"
-    data = _fill(writer, seed=100)
+    data = _fill(writer, 100, case.frame)
     pending = writer.pending_output
     if pending:
         _check(pending <= len(data), promise, f"pending_output is {pending} after writing {len(data)} bytes")
         _check(not writer.flush(0), promise, "flush(0) returned True while the peer read nothing")
         _check(writer.pending_output == pending, promise, "pending output changed while the peer read nothing")
-    tail = b"".join(_pattern(1000, 200 + k) for k in range(5))
-    for k in range(5):
-        writer.write(tail[k * 1000 : (k + 1) * 1000])
+    pieces = [case.frame(_pattern(1000, 200 + k)) for k in range(5)]
+    for piece in pieces:
+        writer.write(piece)
+    tail = b"".join(pieces)
     expected = data + tail
     _compare(_receive(case, len(expected), promise), expected, promise)
     _check(writer.flush(case.timeout), promise, "flush() returned False once the peer had read everything")
@@ -693,15 +753,16 @@ def _check_write_past_max_pending_is_refused_whole(case: _Case) -> None:
         else:
             _fail(promise, "a write of 8192 bytes with max_pending=4096 was accepted")
         _check(writer.pending_output == 0, promise, f"pending_output is {writer.pending_output} after a refusal")
-        writer.write(b"fits")
-        _compare(_receive(case, 4, promise), b"fits", promise)
+        fits = case.frame(b"fits")
+        writer.write(fits)
+        _compare(_receive(case, len(fits), promise), fits, promise)
     finally:
         writer.max_pending = saved
 
 
 def _check_end_of_file_comes_after_the_data(case: _Case) -> None:
     promise = "after the peer's close, read() returns what came before, then raises EndpointClosedException"
-    data = _pattern(50_000, 300)
+    data = case.frame(_pattern(50_000, 300))
     case.writer.write(data[:10], data[10:])
     _compare(_close_while_reading(case, promise), data, promise)
     for _ in range(3):
@@ -710,8 +771,9 @@ def _check_end_of_file_comes_after_the_data(case: _Case) -> None:
 
 def _check_close_delivers_pending_output(case: _Case) -> None:
     promise = "close() delivers pending output to a peer that reads meanwhile"
-    data = _fill(case.writer, seed=400) + b"the end"
-    case.writer.write(b"the end")
+    end = case.frame(b"the end")
+    data = _fill(case.writer, 400, case.frame) + end
+    case.writer.write(end)
     _compare(_close_while_reading(case, promise), data, promise)
 
 
@@ -759,14 +821,14 @@ def _writing(channel: Channel) -> Callable[[], None]:
 
 def _check_abort_drops_pending_output(case: _Case) -> None:
     promise = "abort() drops pending output and closes"
-    data = _fill(case.writer, seed=500)
+    data = _fill(case.writer, 500, case.frame)
     case.writer.abort()
     _check(case.writer.pending_output == 0, promise, f"pending_output is {case.writer.pending_output} after abort()")
     _check(case.writer.closed, promise, "closed is False after abort()")
     case.writer.abort()  # idempotent
     case.writer.close()
     _expect_end("write() after abort() raises EndpointClosedException", lambda: case.writer.write(b"x"))
-    received, _ = _read_to_end(case.reader, case, promise)
+    received, _ = _read_to_end(case.reader, case, promise, whole=False)
     _check(data.startswith(received), promise, "what arrived is not a prefix of what was written")
 
 
@@ -803,20 +865,22 @@ def _check_text_is_refused(case: _Case) -> None:
             else:
                 _fail(promise, f"write{bad!r} was accepted")
         _check(writer.pending_output == 0, promise, f"pending_output is {writer.pending_output}")
-        writer.write(b"after")
-        _compare(_receive(case, 5, promise, reader=reader), b"after", promise)
+        after = case.frame(b"after")
+        writer.write(after)
+        _compare(_receive(case, len(after), promise, reader=reader), after, promise)
 
 
 def _check_get_fd_works_with_select_and_poll(case: _Case) -> None:
     promise = "get_fd() becomes readable for select and poll when data arrives"
     fd = case.reader.get_fd()
     _check(isinstance(fd, int) and fd >= 0, promise, f"get_fd() returned {fd!r}")
-    case.writer.write(b"ping")
+    ping = case.frame(b"ping")
+    case.writer.write(ping)
     watcher = select.poll()
     watcher.register(fd, select.POLLIN)
     got = b""
     deadline = case.deadline()
-    while len(got) < 4:
+    while len(got) < len(ping):
         _check(time.monotonic() < deadline, promise, f"nothing readable within {case.timeout}s")
         _nudge([case.writer])
         readable, _, _ = select.select([fd], [], [], _TURN)
@@ -824,7 +888,7 @@ def _check_get_fd_works_with_select_and_poll(case: _Case) -> None:
         if readable or polled:
             # A TLS channel may be readable for a handshake record, with no data yet.
             got += case.reader.read()
-    _compare(got, b"ping", promise)
+    _compare(got, ping, promise)
 
 
 def _check_poller_reports_data_then_the_end_once(case: _Case) -> None:
@@ -833,9 +897,10 @@ def _check_poller_reports_data_then_the_end_once(case: _Case) -> None:
         poller.register(case.reader)
         if not case.one_way:
             poller.register(case.writer)
-        expected = b"".join(_pattern(100 + k, 600 + k) for k in range(50))
-        for k in range(50):
-            case.writer.write(expected[sum(100 + j for j in range(k)) :][: 100 + k])
+        pieces = [case.frame(_pattern(100 + k, 600 + k)) for k in range(50)]
+        for piece in pieces:
+            case.writer.write(piece)
+        expected = b"".join(pieces)
         got = _poll_data(poller, case, len(expected), promise)
         _compare(got, expected, promise)
         case.writer.close()
@@ -857,6 +922,7 @@ def _poll_data(poller: Poller, case: _Case, size: int, promise: str) -> bytes:
                 isinstance(data, bytes) and data, promise, "an entry with empty data was reported for a live channel"
             )
             assert isinstance(data, bytes)
+            case.check_frame(data, promise)
             chunks.append(data)
             got += len(data)
     return b"".join(chunks)
@@ -877,20 +943,22 @@ def _poll_ends(poller: Poller, case: _Case, promise: str) -> list[object]:
 
 def _check_shutdown_write_is_a_half_close(case: _Case) -> None:
     promise = "shutdown_write() ends one direction only"
-    case.writer.write(b"before")
+    before = case.frame(b"before")
+    case.writer.write(before)
     try:
         case.writer.shutdown_write()
     except NotImplementedError:
         promise = "a refused shutdown_write() drops nothing"
-        _compare(_receive(case, 6, promise), b"before", promise)
+        _compare(_receive(case, len(before), promise), before, promise)
         return
     received, _ = _read_to_end(case.reader, case, promise + ": the peer sees end of file")
-    _compare(received, b"before", promise)
+    _compare(received, before, promise)
     _expect_end("write() after shutdown_write() raises EndpointClosedException", lambda: case.writer.write(b"x"))
     case.writer.shutdown_write()  # a second call does nothing
     if not case.one_way:
-        case.reader.write(b"reply")
-        _compare(_receive(case, 5, promise + ": the other way goes on", reader=case.writer), b"reply", promise)
+        reply = case.frame(b"reply")
+        case.reader.write(reply)
+        _compare(_receive(case, len(reply), promise + ": the other way goes on", reader=case.writer), reply, promise)
 
 
 _CHECKS: list[Callable[[_Case], None]] = [

@@ -38,6 +38,7 @@ import time
 
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, _wait_for
 from .errors import EndpointClosedException
+from .framing import Framing
 from .sockets import _NOSIGNAL, SocketChannel
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
@@ -107,7 +108,7 @@ class TLSChannel(SocketChannel):
         *,
         server_side: bool = False,
         server_hostname: str | None = None,
-        buffering: str | None = "bytes",
+        buffering: str | Framing | None = "bytes",
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
@@ -409,7 +410,7 @@ class TLSServerSocket(socket.socket):
         self,
         sock: socket.socket,
         *,
-        buffering: str | None = "bytes",
+        buffering: str | Framing | None = "bytes",
         max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> TLSChannel:
@@ -439,7 +440,7 @@ def connect_tls(
     server_hostname: str | None = None,
     context: ssl.SSLContext | None = None,
     timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
-    buffering: str | None = "bytes",
+    buffering: str | Framing | None = "bytes",
     max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH,
     max_pending: int = DEFAULT_MAX_PENDING,
 ) -> TLSChannel:
