@@ -13,6 +13,9 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from docutils import nodes
+from docutils.parsers.rst import Directive
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -98,5 +101,22 @@ def _resolve_in_package(app, env, node, contnode):  # type: ignore[no-untyped-de
     return None
 
 
+class SkipNote(Directive):
+    """``.. skip:: REASON``, just before a code block that the tests do not run.
+
+    The test of the docs reads it to leave that block out; the reader sees
+    it as a line saying why, so that a block that was not checked never
+    passes for one that was.
+    """
+
+    required_arguments = 1
+    final_argument_whitespace = True
+
+    def run(self):  # type: ignore[no-untyped-def]
+        text = f"Not run by the test suite: {self.arguments[0]}."
+        return [nodes.paragraph("", "", nodes.emphasis(text=text), classes=["skip-note"])]
+
+
 def setup(app):  # type: ignore[no-untyped-def]
     app.connect("missing-reference", _resolve_in_package)
+    app.add_directive("skip", SkipNote)

@@ -4,8 +4,10 @@ Each page's blocks run in order, each in a fresh child process, in one
 temporary folder per page: a block whose caption is a file name (``upper.py``)
 is written there under that name, for the later blocks of the page to run or
 import, and is not run by itself. A block that cannot run follows a comment
-saying why (``.. skip: REASON`` in a page, ``<!-- skip: REASON -->`` in the
-README); such blocks are the exception.
+saying why (``.. skip:: REASON`` in a page, which the site shows the reader,
+``<!-- skip: REASON -->`` in the README); such blocks are the exception. A
+``literalinclude`` of an example with a file name as caption is written to
+the folder likewise, for a later block to run with arguments.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ RUN = {"python", "sh"}
 SHOWN = {"text", "ini"}
 
 _RST_BLOCK = re.compile(r"^(?P<indent> *)\.\. (?:code-block|literalinclude):: *(?P<arg>\S*) *$")
-_RST_SKIP = re.compile(r"^ *\.\. skip: (?P<reason>.+)$")
+_RST_SKIP = re.compile(r"^ *\.\. skip:: (?P<reason>.+)$")
 _MD_FENCE = re.compile(r"^```(?P<lang>\w*) *$")
 _MD_SKIP = re.compile(r"^<!-- skip: (?P<reason>.+) -->$")
 
@@ -75,7 +77,7 @@ def _rst_blocks(page: Path) -> list[Block]:
             included = (page.parent / match["arg"]).resolve()
             language = options.get("language", "python")
             code = included.read_text()
-            caption = ""
+            caption = options.get("caption", "")
         else:
             language = match["arg"]
             code = _dedent(body)
