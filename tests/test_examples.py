@@ -1,5 +1,5 @@
 """The examples run and exit as they say: the README's demo, the interactive
-one, and the N-worker server stopped by SIGTERM."""
+one, the length-prefixed protocol, and the N-worker server stopped by SIGTERM."""
 
 from __future__ import annotations
 
@@ -49,6 +49,20 @@ def test_interactive_example_drives_the_python_prompt_on_a_pty() -> None:
         "sum(range(101)) -> 5050",
         "'pty'.upper() -> 'PTY'",
         "interpreter exited with status 0",
+    ]
+
+
+def test_length_prefixed_example_skips_the_overlong_answer_and_ends_the_half_frame() -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "length_prefixed.py")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "server: a client ended: FramingError('the input ended inside a frame, after 8 of its bytes')",
+        "client: b'Welcome!'",
+        "client: skipped: a frame longer than max_length=1024 bytes was discarded",
+        "client: b'1.0'",
+        "client: b'no such document: nothing'",
     ]
 
 
