@@ -12,15 +12,15 @@ from __future__ import annotations
 import atexit
 import logging
 import select
-import time
 import weakref
 from typing import Any, Protocol
 
 from ._foreign import is_native
 from ._seam import PolledChannel
+from ._wait import Deadline, wait_for_any
 from .process import ProcessChannel, close_processes
 
-__all__ = ["close_together", "flush_together", "send_at_exit", "time_left"]
+__all__ = ["close_together", "flush_together", "send_at_exit"]
 
 _LOG = logging.getLogger("channels.poller")
 
@@ -36,7 +36,7 @@ def close_together(channels: list[Any], timeout: float | None) -> None:
     within ``timeout``; what is left then is dropped (logged). Child
     processes end together too (:func:`~channels.process.close_processes`),
     within what is left of ``timeout``."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = Deadline(timeout)
     flush_together([ch for ch in channels if is_native(ch)], timeout)
     children: list[ProcessChannel] = []
     for channel in channels:
@@ -47,27 +47,17 @@ def close_together(channels: list[Any], timeout: float | None) -> None:
             children.append(channel)  # ended together, below
         else:
             channel.close()
-    close_processes(children, time_left(deadline))
-
-
-def time_left(deadline: float | None) -> float | None:
-    """Seconds until ``deadline`` (a ``time.monotonic()`` value), at least
-    0; ``None`` for no deadline."""
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
+    close_processes(children, deadline.remaining())
 
 
 def flush_together(channels: list[PolledChannel], timeout: float | None) -> None:
     """Send the pending output of all ``channels`` at once, within ``timeout``."""
     waiting = [ch for ch in channels if ch.pending_output and not ch._poll_flush()]
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = Deadline(timeout)
     while waiting:
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
+        if deadline.expired():
             return
-        watcher = select.poll()
-        for channel in waiting:
-            watcher.register(channel._write_fd(), select.POLLOUT)
-        watcher.poll(None if remaining is None else int(remaining * 1000) + 1)
+        wait_for_any({channel._write_fd(): select.POLLOUT for channel in waiting}, deadline.remaining())
         waiting = [ch for ch in waiting if not ch._poll_flush()]
 
 

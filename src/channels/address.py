@@ -22,6 +22,7 @@ import stat
 from collections.abc import Iterable
 from typing import Any
 
+from . import _check
 from .base import Channel
 from .pipe import PipeChannel
 from .process import ProcessChannel
@@ -54,9 +55,10 @@ def connect(address: str, **options: Any) -> Channel:
     ``tcp:HOST:PORT`` (a name, an IPv4 address, or an IPv6 address in
     brackets: ``tcp:[::1]:8000``) and ``unix:PATH`` connect a
     :class:`SocketChannel`; the call blocks until the connection is made, at
-    most ``timeout`` seconds (an option; default ``None``, the OS's own
-    limit). A TCP channel has ``TCP_NODELAY`` set unless ``nodelay=False``
-    (see :class:`SocketChannel`). ``exec:COMMAND LINE`` starts a
+    most ``timeout`` seconds (an option, a number > 0: a connection cannot be
+    made without waiting; default ``None``, the OS's own limit). A TCP
+    channel has ``TCP_NODELAY`` set unless ``nodelay=False`` (see
+    :class:`SocketChannel`). ``exec:COMMAND LINE`` starts a
     :class:`ProcessChannel`: the command line is split as a POSIX shell
     would (``shlex.split``), but no
     shell runs it; ``cwd``, ``env``, ``stderr``, ``new_process_group`` and
@@ -71,9 +73,11 @@ def connect(address: str, **options: Any) -> Channel:
     ``cafile`` and ``server_hostname``).
 
     Every kind takes ``buffering``, ``max_line_length`` and ``max_pending``.
-    Raises ``ValueError`` for a malformed address, ``TypeError`` for an
-    option the kind does not take, and ``OSError`` naming the address if it
-    cannot be reached.
+    Raises ``ValueError`` for a malformed address (a descriptor number out of
+    range among them), ``TypeError`` for an option the kind does not take,
+    ``TypeError`` or ``ValueError`` for an option's type or value (a
+    ``timeout`` before any socket exists; nothing is left open either way),
+    and ``OSError`` naming the address if it cannot be reached.
     """
     kind, rest = _split(address, "connect", _CONNECT_FORMS)
     if kind in ("tcp", "tls"):
@@ -129,7 +133,9 @@ def listen(address: str, **options: Any) -> socket.socket:
 
     Raises ``ValueError`` for a malformed address or one that cannot be
     listened on (``exec:``, ``pty:``, ``stdio``, ``fd:IN,OUT``), ``TypeError`` for an option
-    the kind does not take.
+    the kind does not take, ``TypeError`` or ``ValueError`` for a ``backlog``
+    that is not a whole number >= 0 (before anything is opened), and
+    ``OSError`` naming the address if it cannot be listened on.
     """
     if _is_systemd(address):
         return _listen_systemd(address, options)
@@ -144,7 +150,7 @@ def listen(address: str, **options: Any) -> socket.socket:
     if kind == "unix":
         _only(address, options, ("backlog",))
         path = _path(address, rest, "listen", _LISTEN_FORMS)
-        return _listen_unix(address, path, options.get("backlog", DEFAULT_BACKLOG))
+        return _listen_unix(address, path, _backlog(options))
     if kind == "fd":
         return _listen_fd(address, rest, options)
     raise _malformed(address, f"{kind} addresses cannot be listened on", "listen", _LISTEN_FORMS)
@@ -215,6 +221,15 @@ def _only(address: str, options: dict[str, Any], allowed: Iterable[str]) -> None
         raise TypeError(f"{address!r} takes the options {', '.join(allowed)}; not {', '.join(unknown)}")
 
 
+def _backlog(options: dict[str, Any]) -> int:
+    return _check.count(options.get("backlog", DEFAULT_BACKLOG), "backlog", minimum=0)
+
+
+def _connect_timeout(options: dict[str, Any]) -> float | None:
+    """The ``timeout`` option of a connection, checked before a socket exists."""
+    return _check.timeout(options.pop("timeout", None), positive=True)
+
+
 def _unreachable(address: str, err: OSError) -> OSError:
     """``err`` again, saying which address it is about."""
     if err.errno is None:
@@ -227,7 +242,7 @@ def _unreachable(address: str, err: OSError) -> OSError:
 
 def _connect_tcp(address: str, host: str, port: int, options: dict[str, Any]) -> Channel:
     _only(address, options, ("timeout", "nodelay", *_CHANNEL_OPTIONS))
-    timeout = options.pop("timeout", None)
+    timeout = _connect_timeout(options)
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as err:
@@ -237,9 +252,10 @@ def _connect_tcp(address: str, host: str, port: int, options: dict[str, Any]) ->
 
 def _connect_unix(address: str, path: str, options: dict[str, Any]) -> Channel:
     _only(address, options, ("timeout", *_CHANNEL_OPTIONS))
+    timeout = _connect_timeout(options)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.settimeout(options.pop("timeout", None))
+        sock.settimeout(timeout)
         sock.connect(path)
     except OSError as err:
         sock.close()
@@ -285,9 +301,13 @@ def _fds(address: str, rest: str, options: dict[str, Any]) -> Channel:
     numbers = rest.split(",")
     if len(numbers) > 2 or not all(_FD.fullmatch(number) for number in numbers):
         raise _malformed(address, "descriptors are written N or IN,OUT", "connect", _CONNECT_FORMS)
-    if len(numbers) == 2:
-        return _pipe_channel(int(numbers[0]), int(numbers[1]), options)
-    fd = int(numbers[0])
+    fds = [int(number) for number in numbers]
+    for fd in fds:
+        if fd > _check.MAX_DESCRIPTOR:
+            raise ValueError(f"{address!r}: descriptor {fd} is not open (they run from 0 to {_check.MAX_DESCRIPTOR})")
+    if len(fds) == 2:
+        return _pipe_channel(fds[0], fds[1], options, address=address)
+    fd = fds[0]
     try:
         access = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
     except OSError:
@@ -295,17 +315,19 @@ def _fds(address: str, rest: str, options: dict[str, Any]) -> Channel:
     # One descriptor goes the way it was opened.
     faucet = None if access == os.O_WRONLY else fd
     sink = None if access == os.O_RDONLY else fd
-    return _pipe_channel(faucet, sink, options)
+    return _pipe_channel(faucet, sink, options, address=address)
 
 
 def _pipe_channel(
-    faucet: int | None, sink: int | None, options: dict[str, Any], owned: tuple[int, ...] = ()
+    faucet: int | None, sink: int | None, options: dict[str, Any], owned: tuple[int, ...] = (), address: str = ""
 ) -> Channel:
     try:
         return PipeChannel(faucet, sink, **options)
-    except BaseException:
+    except BaseException as err:
         for fd in owned:
             os.close(fd)
+        if address and isinstance(err, ValueError):  # the descriptor is not open, or already a channel's
+            raise ValueError(f"{address!r}: {err}") from err
         raise
 
 
@@ -334,7 +356,7 @@ def _listen_tcp_with(address: str, host: str, port: int, options: dict[str, Any]
         raise ValueError(f"{address!r}: keepalive takes seconds from 1 to {_MAX_KEEPALIVE}, not {keepalive!r}")
     # SO_REUSEPORT must be set before bind(): create_server() does it, and
     # raises ValueError where the platform has no such option.
-    sock = _listen_tcp(address, host, port, options.get("backlog", DEFAULT_BACKLOG), reuse_port=reuse_port)
+    sock = _listen_tcp(address, host, port, _backlog(options), reuse_port=reuse_port)
     if keepalive is not False:
         try:
             _set_keepalive(sock, keepalive)
@@ -375,9 +397,6 @@ def _set_keepalive(sock: socket.socket, keepalive: float) -> None:
 
 # -- inherited listening sockets -----------------------------------------------
 
-# Descriptors are C ints.
-_MAX_FD = 2**31 - 1
-
 
 def _listen_fd(address: str, rest: str, options: dict[str, Any]) -> socket.socket:
     """``listen('fd:N')``: the listening socket this process inherited as ``N``.
@@ -389,7 +408,7 @@ def _listen_fd(address: str, rest: str, options: dict[str, Any]) -> socket.socke
     second descriptor the program then has to close to stop listening.
     """
     _only(address, options, ())
-    if not _FD.fullmatch(rest) or int(rest) > _MAX_FD:
+    if not _FD.fullmatch(rest) or int(rest) > _check.MAX_DESCRIPTOR:
         raise _malformed(address, "a listening descriptor is written fd:N", "listen", _LISTEN_FORMS)
     fd = int(rest)
     problem = _not_a_listener(fd)
@@ -501,6 +520,8 @@ def _remove_stale_socket(address: str, path: str) -> None:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return
+    except OSError as err:  # such as NotADirectoryError, for 'unix:FILE/'
+        raise _unreachable(address, err) from err
     if not stat.S_ISSOCK(mode):
         raise FileExistsError(errno.EEXIST, f"{address!r}: the path exists and is not a socket; it was left alone")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -21,10 +21,11 @@ import asyncio
 import contextlib
 import logging
 import select
-import time
 import weakref
 from collections.abc import AsyncIterator
 
+from . import _check
+from ._wait import Deadline
 from .base import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel
 from .errors import ChannelError, EndpointClosedException, FramingError
 from .framing import Framing
@@ -166,17 +167,17 @@ async def aclose(channel: Channel, timeout: float | None = DEFAULT_CLOSE_TIMEOUT
     :func:`aread`, :func:`awrite` or :func:`alines` wake up and get
     :class:`EndpointClosedException`. Use it rather than ``close()``, which
     would block the loop while it waits for a slow peer, and leave such tasks
-    waiting. Idempotent.
+    waiting. Idempotent. ``TypeError`` or ``ValueError`` for a timeout that
+    is not a number of seconds >= 0 or ``None``, before anything is done.
     """
+    deadline = Deadline(_check.timeout(timeout))
     if channel.closed:
         return
-    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while not channel.flush(0):
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            if deadline.expired():
                 break
-            await asyncio.wait_for(_ready(*channel._output_wait()), remaining)
+            await asyncio.wait_for(_ready(*channel._output_wait()), deadline.remaining())
     except (EndpointClosedException, asyncio.TimeoutError):
         pass  # the peer is gone (nothing is pending then), or the time is up
     _release_watches(channel)

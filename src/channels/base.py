@@ -68,7 +68,6 @@ import contextlib
 import logging
 import re
 import select
-import time
 import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
@@ -76,7 +75,9 @@ from itertools import repeat
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from . import _check
 from ._seam import ENTRIES_PER_POLL, ChannelPoller
+from ._wait import Deadline, wait_for, wait_for_any
 from .errors import EndpointClosedException, FramingError, WriteBufferFullError
 from .framing import FrameDecoder, Framing
 from .outbuffer import OutputBuffer, as_chunk
@@ -285,11 +286,11 @@ class Channel(metaclass=_ChannelType):
         max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         mode = check_buffering(buffering)
+        max_line_length = _check.optional_count(max_line_length, "max_line_length", unit="bytes")
+        max_pending = _check.count(max_pending, "max_pending", unit="bytes")
         # ``None`` in bytes mode; an idle line channel shares an empty one.
         self._ch_splitter = None if mode == "bytes" else _decoder_for(mode, max_line_length)
         self._ch_framing = mode if isinstance(mode, Framing) else None
-        if max_pending < 1:
-            raise ValueError(f"max_pending must be a positive number of bytes, not {max_pending!r}")
         #: Bound in bytes on output held for the peer; see :meth:`write`.
         self.max_pending = max_pending
         self._ch_closed = False
@@ -347,9 +348,7 @@ class Channel(metaclass=_ChannelType):
 
     @read_size.setter
     def read_size(self, size: int) -> None:
-        if size < 1:
-            raise ValueError(f"read_size must be a positive number of bytes, not {size!r}")
-        self._ch_read_size = size
+        self._ch_read_size = _check.count(size, "read_size", unit="bytes")
 
     @property
     def pending_output(self) -> int:
@@ -552,19 +551,18 @@ class Channel(metaclass=_ChannelType):
     def flush(self, timeout: float | None = None) -> bool:
         """Send pending output, waiting up to ``timeout`` seconds for the peer.
 
-        ``None`` waits as long as it takes, ``0`` does not wait. Returns
-        ``True`` if nothing is pending any more, ``False`` if the time ran
-        out. Raises :class:`EndpointClosedException` if the peer is gone or
-        the channel is closed.
+        ``None`` (or ``float('inf')``) waits as long as it takes, ``0`` does
+        not wait. Returns ``True`` if nothing is pending any more, ``False``
+        if the time ran out. Raises :class:`EndpointClosedException` if the
+        peer is gone or the channel is closed, ``TypeError`` or
+        ``ValueError`` for a timeout that is not a number of seconds >= 0.
         """
+        deadline = Deadline(_check.timeout(timeout))
         self._check_writable()
-        deadline = None if timeout is None else time.monotonic() + timeout
         while not self._flush_pending():
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            if deadline.expired():
                 return False
-            wait_fd, wait_events = self._output_wait()
-            _wait_for(wait_fd, wait_events, remaining)
+            wait_for(*self._output_wait(), deadline.remaining())
         return True
 
     def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
@@ -574,7 +572,9 @@ class Channel(metaclass=_ChannelType):
         :data:`DEFAULT_CLOSE_TIMEOUT`, ``None`` for no limit) for a slow peer
         to take pending output; what it has not taken by then is dropped and
         a warning is logged. Call :meth:`flush` first to learn whether
-        everything went out. Idempotent.
+        everything went out. Idempotent. ``TypeError`` or ``ValueError`` for
+        a timeout that is not a number of seconds >= 0 (checked first: the
+        channel stays open then).
 
         Closed during a turn of the poller it is registered with, it never
         waits: what the peer does not take at once, that poller delivers in
@@ -582,6 +582,7 @@ class Channel(metaclass=_ChannelType):
         program's exit) before it releases the descriptors. The channel is
         closed for its owner at once.
         """
+        timeout = _check.timeout(timeout)
         if self._ch_closed is not False:  # closed, or never opened
             return
         if self.pending_output and self._ch_write_error is None:
@@ -631,8 +632,10 @@ class Channel(metaclass=_ChannelType):
         cannot end its write side alone (nothing is dropped then), and
         :class:`EndpointClosedException` if it is closed or if the peer is
         gone (an earlier send failed, so output was not delivered; the error
-        is the ``__cause__``).
+        is the ``__cause__``). ``TypeError`` or ``ValueError`` for a bad
+        timeout, before anything is done.
         """
+        timeout = _check.timeout(timeout)
         if self._ch_closed:
             raise EndpointClosedException(f"{self!r} is closed")
         if isinstance(self._ch_write_error, EndpointClosedException):
@@ -674,9 +677,10 @@ class Channel(metaclass=_ChannelType):
         spinning. Raises ``TimeoutError`` if nothing came in time (nothing
         is consumed then), :class:`EndpointClosedException` at the end once
         everything before it was returned, as :meth:`read` does, and
-        ``ValueError`` for a negative timeout.
+        ``TypeError`` or ``ValueError`` for a timeout that is not a number
+        of seconds >= 0 (``float('inf')``, like ``None``, is no limit).
         """
-        deadline = _deadline_of(timeout)
+        deadline = Deadline(_check.timeout(timeout))
         while True:
             data = self.read()
             if data:
@@ -696,10 +700,11 @@ class Channel(metaclass=_ChannelType):
         out, and :class:`EndpointClosedException` when the input ends
         without a match; either way nothing is consumed, and what arrived
         stays readable. ``TypeError`` for a pattern that is neither bytes nor
-        a bytes regular expression; ``ValueError`` for a negative timeout.
+        a bytes regular expression; ``TypeError`` or ``ValueError`` for a
+        timeout as :meth:`receive` says.
         """
         search = _searcher(pattern)
-        deadline = _deadline_of(timeout)
+        deadline = Deadline(_check.timeout(timeout))
         if self._ch_flush_queued:
             self._poll_flush()  # a reply is about to be awaited
         seen = bytearray(self._take_unread())
@@ -756,7 +761,7 @@ class Channel(metaclass=_ChannelType):
         if self._ch_poller is not None and self._ch_poll_fd >= 0:
             self._ch_poller._hold_input(self)  # in memory, where poll() cannot see it
 
-    def _await_input(self, deadline: float | None, timeout: float | None) -> None:
+    def _await_input(self, deadline: Deadline, timeout: float | None) -> None:
         """Sleep until the channel may be readable, sending pending output
         meanwhile; ``TimeoutError`` once ``deadline`` has passed."""
         while True:
@@ -764,18 +769,14 @@ class Channel(metaclass=_ChannelType):
             if sending:
                 with contextlib.suppress(EndpointClosedException):  # read() will tell of the end
                     sending = not self._flush_pending()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            if deadline.expired():
                 raise TimeoutError(f"{self!r}: nothing arrived within {timeout}s")
             in_fd, in_events = self._input_wait()
             waits = {in_fd: in_events}
             if sending:
                 out_fd, out_events = self._output_wait()
                 waits[out_fd] = waits.get(out_fd, 0) | out_events
-            watcher = select.poll()
-            for fd, events in waits.items():
-                watcher.register(fd, events)
-            ready = watcher.poll(None if remaining is None else int(remaining * 1000) + 1)
+            ready = wait_for_any(waits, deadline.remaining())
             if any(fd == in_fd and events & (in_events | select.POLLHUP | select.POLLERR) for fd, events in ready):
                 return
 
@@ -983,7 +984,7 @@ class Channel(metaclass=_ChannelType):
             out = self._ch_out
             # Asked by the poller at a turn's end or on write readiness: a
             # full descriptor is checked, not sent to (see _send_if_writable).
-            if out is None or not out.refused or _ready_now(*self._output_wait()):
+            if out is None or not out.refused or wait_for(*self._output_wait(), 0):
                 try:
                     done = self._flush_pending()
                 except EndpointClosedException as gone:
@@ -1138,7 +1139,7 @@ class Channel(metaclass=_ChannelType):
         refused send sets the mark: the first write to a full descriptor
         still tries, and learns it.)
         """
-        if out.refused and (watched or not _ready_now(*self._output_wait())):
+        if out.refused and (watched or not wait_for(*self._output_wait(), 0)):
             return False
         return self._flush_pending()
 
@@ -1247,16 +1248,6 @@ def _again(end: EndpointClosedException) -> EndpointClosedException:
     return again
 
 
-def _deadline_of(timeout: float | None) -> float | None:
-    """The monotonic time a wait of ``timeout`` seconds ends; ``ValueError``
-    for a negative one."""
-    if timeout is None:
-        return None
-    if timeout < 0:
-        raise ValueError(f"timeout must be a number of seconds >= 0 or None, not {timeout!r}")
-    return time.monotonic() + timeout
-
-
 def _searcher(pattern: object) -> Callable[[bytearray, int], int]:
     """How expect() looks for ``pattern`` in what arrived, from a start
     offset: the end of the first match, or -1."""
@@ -1292,18 +1283,3 @@ def _shown(pattern: bytes | re.Pattern[bytes]) -> str:
 
 def _kept(seen: bytearray) -> str:
     return f"; the {len(seen)} bytes that did are kept for read()" if seen else ""
-
-
-def _ready_now(fd: int, events: int) -> bool:
-    """Whether ``fd`` is ready for ``events`` now (or in error), without waiting."""
-    check = select.poll()
-    check.register(fd, events)
-    return bool(check.poll(0))
-
-
-def _wait_for(fd: int, events: int, timeout: float | None) -> bool:
-    """Wait up to ``timeout`` seconds (``None``: no limit, ``0``: none) for
-    ``events`` (``select.POLLIN``/``POLLOUT``) on ``fd``; whether they came."""
-    poller = select.poll()
-    poller.register(fd, events)
-    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1)))

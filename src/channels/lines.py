@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, TypeGuard
 
+from . import _check
 from ._seam import WaitedChannel
 from .base import DEFAULT_CLOSE_TIMEOUT, Buffer, Channel, _is_ours
 from .errors import EndpointClosedException
@@ -41,12 +42,16 @@ class LineChannel(Channel):
     with ``read()`` (returning ``b''`` when nothing is available and raising
     :class:`EndpointClosedException` at the end), ``write()``, ``close()``
     and ``get_fd()``: a channel of this package, a subclass of
-    :class:`Channel` in the original library's styles, or a duck type.
+    :class:`Channel` in the original library's styles, or a duck type;
+    anything else (``None``, a socket, a descriptor number) raises
+    ``TypeError`` here, not ``AttributeError`` at its first use.
     """
 
     __slots__ = ("_inner",)
 
     def __init__(self, channel: ChannelLike, *, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH) -> None:
+        if not isinstance(channel, Channel):
+            _check.channel_like(channel, "LineChannel")
         super().__init__(buffering="line", max_line_length=max_line_length)
         self._inner = channel
 
@@ -76,6 +81,7 @@ class LineChannel(Channel):
 
     def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
         """Close the wrapped channel; lines already received stay readable."""
+        timeout = _check.timeout(timeout)
         if self.closed:
             return
         self._shut()
@@ -98,6 +104,7 @@ class LineChannel(Channel):
         """Shut down the wrapped channel's write side; see
         :meth:`Channel.shutdown_write`. ``NotImplementedError`` if the wrapped
         channel has no ``shutdown_write()``."""
+        timeout = _check.timeout(timeout)
         if self.closed:
             raise EndpointClosedException(f"{self!r} is closed")
         shutdown = getattr(self._inner, "shutdown_write", None)

@@ -33,6 +33,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from ._check import byte_view
+
 __all__ = ["IOV_MAX", "JOIN_LIMIT", "OutputBuffer", "as_chunk"]
 
 #: Pending output up to this size, in several chunks, is joined into one
@@ -164,15 +166,7 @@ def as_chunk(data: object) -> Chunk:
     ``str`` included."""
     if type(data) is bytes:
         return data
-    if isinstance(data, str):
-        raise TypeError("write() takes bytes-like objects, not str: encode the text first")
-    try:
-        view = memoryview(data)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"write() takes bytes-like objects, not {type(data).__name__}") from None
-    if view.ndim == 1 and view.itemsize == 1 and view.c_contiguous:
-        return view.cast("B") if view.format != "B" else view
-    return memoryview(view.tobytes())
+    return byte_view(data, "write()")  # the package's one rule for data
 
 
 def _may_change(chunk: Chunk) -> bool:

@@ -6,8 +6,10 @@ import contextlib
 import errno
 import fcntl
 import os
+import weakref
 from typing import Protocol
 
+from . import _check
 from .base import DEFAULT_MAX_PENDING, Channel
 from .errors import EndpointClosedException
 from .framing import Framing
@@ -27,7 +29,7 @@ FileLike = int | _HasFileno
 class _End:
     """One owned descriptor: its number, its original flags, its file object."""
 
-    __slots__ = ("fd", "flags", "owner", "closed")
+    __slots__ = ("__weakref__", "fd", "flags", "owner", "closed", "identity")
 
     def __init__(self, target: FileLike, role: str, access: tuple[int, ...]) -> None:
         self.closed = False
@@ -39,6 +41,7 @@ class _End:
             raise ValueError(f"{role} {self.fd} is not an open file descriptor") from err
         if self.flags & os.O_ACCMODE not in access:
             raise ValueError(f"{role} {self.fd} is not open for {'reading' if role == 'faucet' else 'writing'}")
+        self.identity = _identity(self.fd)
 
     def make_non_blocking(self) -> None:
         if not self.flags & os.O_NONBLOCK:
@@ -48,6 +51,7 @@ class _End:
         if self.closed:
             return  # a write side shut down earlier: its number may be someone else's now
         self.closed = True
+        _unclaim(self)  # before the number is freed, and may be claimed again
         # The flags live in the open file description, which a terminal or an
         # inherited stdout shares with other processes: put them back.
         if not self.flags & os.O_NONBLOCK:
@@ -69,6 +73,14 @@ class PipeChannel(Channel):
     them: ``close()`` closes them (a file object through its own ``close()``),
     after restoring their original blocking mode. Raises ``ValueError`` for a
     descriptor that is not open, or not open in the needed direction.
+
+    One descriptor belongs to one channel at a time: a second
+    ``PipeChannel`` on a descriptor that a live one owns raises
+    ``ValueError`` naming it, since closing either would close the other's
+    descriptor, or a file that reused its number. (One channel may take a
+    descriptor open for both as faucet and sink.) A closed channel, or one
+    shut down for writing, gives its descriptors up; to share one, share the
+    channel, or give each channel a duplicate (``os.dup()``).
 
     ``shutdown_write()`` closes the sink alone, so that its reader sees end of
     file; it raises ``NotImplementedError`` when faucet and sink are one
@@ -93,12 +105,18 @@ class PipeChannel(Channel):
         # the caller's descriptors as they were and warns of no unclosed channel.
         faucet_end = None if faucet is None else _End(faucet, "faucet", (os.O_RDONLY, os.O_RDWR))
         sink_end = None if sink is None else _End(sink, "sink", (os.O_WRONLY, os.O_RDWR))
-        super().__init__(buffering=buffering, max_line_length=max_line_length, max_pending=max_pending)
+        ends = [end for end in (faucet_end, sink_end) if end is not None]
+        _claim(ends, self)
+        try:
+            super().__init__(buffering=buffering, max_line_length=max_line_length, max_pending=max_pending)
+        except BaseException:  # a bad option: the descriptors stay the caller's
+            for end in ends:
+                _unclaim(end)
+            raise
         self._in = faucet_end
         self._out = sink_end
-        for end in (faucet_end, sink_end):
-            if end is not None:
-                end.make_non_blocking()
+        for end in ends:
+            end.make_non_blocking()
 
     def get_fd(self) -> int:
         """The faucet's descriptor; ``NotImplementedError`` if there is none."""
@@ -164,6 +182,55 @@ def _fileno(target: FileLike, role: str) -> int:
         fd = target if isinstance(target, int) else target.fileno()
     except (OSError, ValueError) as err:
         raise ValueError(f"{role} {target!r} has no usable descriptor: {err}") from err
-    if fd < 0:
-        raise ValueError(f"{role} {fd} is not an open file descriptor")
-    return fd
+    return _check.descriptor(fd, role)
+
+
+# -- one channel per descriptor ---------------------------------------------------
+#
+# Two channels that own one descriptor each close it: the second close then
+# hits nothing (EBADF), or, worse, whatever file took the number meanwhile.
+# asyncio refuses a second transport on a descriptor it watches ("File
+# descriptor is used by transport"), and Python's socket objects forget their
+# number once closed. Here each descriptor owned by a live PipeChannel is
+# claimed, and a second claim is refused; the claim goes when the channel
+# closes the descriptor (close(), abort(), shutdown_write(), or the garbage
+# collector's warning close). Claims are weak, and a claim whose descriptor
+# now names another file (its owner, a subclass in the original library's
+# style, closed it in its own way) is stale: neither can hold a number that
+# the channel no longer owns.
+
+_claims: dict[int, tuple[weakref.ref[_End], weakref.ref[PipeChannel]]] = {}
+
+
+def _claim(ends: list[_End], channel: PipeChannel) -> None:
+    """Claim the descriptors of ``ends`` for ``channel``; ``ValueError``
+    (claiming none) if one belongs to another live channel."""
+    for end in ends:
+        current = _claims.get(end.fd)
+        if current is None:
+            continue
+        owned, owner = current[0](), current[1]()
+        if owned is None or owner is None or owned.closed or owned.identity != end.identity:
+            continue  # stale: taken over below
+        raise ValueError(
+            f"descriptor {end.fd} already belongs to {owner!r}: two channels on one descriptor would each "
+            f"close it; use that channel, or give this one a duplicate (os.dup({end.fd}))"
+        )
+    for end in ends:
+        current = _claims.get(end.fd)
+        if current is not None and any(current[0]() is other for other in ends):
+            continue  # one descriptor as both faucet and sink: claimed once
+        _claims[end.fd] = (weakref.ref(end), weakref.ref(channel))
+
+
+def _unclaim(end: _End) -> None:
+    """Give up ``end``'s claim (a claim another end holds stays)."""
+    current = _claims.get(end.fd)
+    if current is not None and current[0]() in (end, None):
+        del _claims[end.fd]
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    """What file ``fd`` names now: its device and inode."""
+    info = os.fstat(fd)
+    return info.st_dev, info.st_ino

@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeGuard
 
-from . import signals
+from . import _check, signals
 from ._accept import DEFAULT_HANDSHAKE_TIMEOUT, Acceptor
-from ._closing import close_together, send_at_exit, time_left
+from ._closing import close_together, send_at_exit
 from ._foreign import PollRead, is_native, poll_reader, still_on
 from ._lingering import Lingering
 from ._seam import ForeignChannel, PolledChannel
+from ._wait import Deadline
 from ._wake import Waker
 from ._watch import AlwaysReadyWatcher, Watcher, default_watcher
 from ._writing import WriteWatch, watch_or_refuse
@@ -64,6 +65,10 @@ class Poller:
 
     ``clock`` (default ``time.monotonic``) times timers and deadlines; a
     test passes a :class:`channels.testing.FakeClock` to move it by hand.
+
+    ``TypeError`` or ``ValueError`` for an option of the wrong type or value
+    (``max_line_length`` and ``max_pending`` are whole numbers of bytes >= 1,
+    ``batch_writes`` is ``True`` or ``False``), before anything is opened.
     """
 
     def __init__(
@@ -76,6 +81,12 @@ class Poller:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self._buffering = check_buffering(buffering)
+        # Checked here, not when the first client is accepted: a bad bound
+        # would otherwise close every client, logged only at DEBUG.
+        max_line_length = _check.optional_count(max_line_length, "max_line_length", unit="bytes")
+        max_pending = _check.count(max_pending, "max_pending", unit="bytes")
+        batch_writes = _check.flag(batch_writes, "batch_writes")
+        self._closed = False
         self._watch = AlwaysReadyWatcher(_make_watcher())
         # Looked up once: poll() is the hot path.
         self._read_ready = self._watch.READ_READY
@@ -132,11 +143,17 @@ class Poller:
 
         The channel keeps its own ``buffering``, ``max_line_length`` and
         ``max_pending``: the poller's apply only to the clients it accepts.
-        Raises ``ValueError`` if the channel cannot be read, if another
-        channel or server is registered on its descriptor, or if it is
-        registered with another poller; :class:`EndpointClosedException` if
-        it is closed.
+        Raises ``TypeError`` for anything but a channel (an object with
+        ``read()`` and ``get_fd()``, such as every :class:`Channel`; a
+        socket goes to :meth:`add_server`, or into a :class:`SocketChannel`);
+        ``ValueError`` if the channel cannot be read, if another channel or
+        server is registered on its descriptor, if it is registered with
+        another poller, or if this poller is closed;
+        :class:`EndpointClosedException` if the channel is closed.
         """
+        if not isinstance(channel, Channel):
+            _check.channel_like(channel, "register()", needs=("read", "get_fd"))
+        self._check_open()
         if self._is_registered(channel):
             return
         if channel in self._draining:
@@ -238,7 +255,9 @@ class Poller:
         (default 10; ``None``: no limit), is closed (its pending output
         dropped) and reported ``(b'', client)``, with :class:`TimeoutError`
         as the cause of its end. A paused client is not timed out.
+        ``ValueError`` once the poller is closed.
         """
+        self._check_open()
         self._acceptor.add(sock, allow_uids, idle_timeout, handshake_timeout, self._claim)
 
     def call_later(self, seconds: float) -> Timer:
@@ -286,7 +305,14 @@ class Poller:
         iteration over another poll's result, nested in it, sends what is
         held when it ends). Outside a turn, writes leave at once. The list
         is a ``list`` in every other way.
+
+        ``timeout`` is a number of seconds; ``float('inf')`` waits as
+        ``None`` does, and one of ``0`` or less does not wait (as
+        :mod:`selectors` reads it). ``TypeError`` for a timeout that is not
+        a number, ``ValueError`` for NaN and once the poller is closed.
         """
+        if timeout is not None and type(timeout) is not float and type(timeout) is not int:
+            timeout = _check.poll_timeout(timeout)  # not a plain number: refused (a str, a bool), or made one
         if self._held_output:
             self._send_held_output()
         # Claims made while this poll reads (a foreign channel over its line
@@ -301,7 +327,14 @@ class Poller:
             timeout = self._timers.wait_time(timeout)
         if self._closing:
             timeout = self._lingering.wait_time(timeout)
-        ready = self._watch.wait(timeout)
+        try:
+            ready = self._watch.wait(timeout)
+        except (ValueError, OverflowError):
+            # NaN, inf, or longer than the kernel can wait at once: checked
+            # only now, so that the plain numbers every poll gets cost
+            # nothing more. Refused, or waited as no limit or the longest wait.
+            self._check_open()
+            ready = self._watch.wait(_check.poll_timeout(timeout))
         result: list[Any]
         if self._batch_writes:
             result = _Turn()
@@ -359,9 +392,12 @@ class Poller:
         together, as :func:`~channels.close_processes` does, within what is
         left of ``timeout``. Channels closed during a turn get the rest of
         their linger, within ``timeout`` too. The channels are not reported
-        by later polls. Timers stay armed.
+        by later polls. Timers stay armed. ``TypeError`` or ``ValueError``
+        for a timeout that is not a number of seconds >= 0 or ``None``,
+        before anything is closed.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        timeout = _check.timeout(timeout)
+        deadline = Deadline(timeout)
         signals.close_sources_of(self._waker)
         paused = list(self._reading_paused)
         for each in paused:
@@ -371,7 +407,7 @@ class Poller:
             self._forget(channel)
         self._ended.clear()
         close_together([*channels, *paused], timeout)
-        self._deliver_lingering(time_left(deadline))
+        self._deliver_lingering(deadline.remaining())
         self._acceptor.close_all()
         for channel in list(self._draining):
             # Ended channels are their owners' to close; they send on their own now.
@@ -379,8 +415,13 @@ class Poller:
             channel._poll_flush()
 
     def close(self) -> None:
-        """:meth:`close_all`, then free the poller's own descriptors."""
+        """:meth:`close_all`, then free the poller's own descriptors.
+
+        Idempotent. Afterwards :meth:`poll`, :meth:`register` and
+        :meth:`add_server` raise ``ValueError`` saying the poller is closed.
+        """
         self.close_all()
+        self._closed = True
         self._watch.close()
         self._waker.close()
         send_at_exit.discard(self)
@@ -392,6 +433,18 @@ class Poller:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def _check_open(self) -> None:
+        """``ValueError`` once the poller is closed.
+
+        A ``ValueError``, as Python's own objects raise once closed (a file,
+        an epoll or selector object), so that code which caught the error
+        epoll raised here before goes on catching it; not a
+        :class:`ChannelError`, which tells of a channel's or a peer's state,
+        where this is a program using what it closed.
+        """
+        if self._closed:
+            raise ValueError("the Poller is closed: make a new one to poll again")
 
     # -- called by channels --------------------------------------------------
 

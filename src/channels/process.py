@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 
+from . import _check
+from ._wait import Deadline
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING
 from .framing import Framing
 from .pipe import PipeChannel
@@ -87,7 +89,9 @@ class ProcessChannel(PipeChannel):
     that starts a session or group of its own leaves the group, and is out
     of reach.)
 
-    Raises ``TypeError`` or ``ValueError`` for bad arguments, and
+    Raises ``TypeError`` or ``ValueError`` for bad arguments (an ``env``
+    whose keys or values are not strings, a ``terminate_timeout`` that is
+    not a number of seconds >= 0, ...), before anything is started, and
     ``OSError`` (such as ``FileNotFoundError``) naming the command if it
     cannot be started; nothing is left open then.
 
@@ -113,8 +117,9 @@ class ProcessChannel(PipeChannel):
         self._stderr: PipeChannel | None = None
         args = _check_argv(argv)
         _check_stderr(stderr)
-        if terminate_timeout < 0:
-            raise ValueError(f"terminate_timeout must be a number of seconds >= 0, not {terminate_timeout!r}")
+        _check_cwd_and_env(cwd, env)
+        _check.timeout(terminate_timeout, "terminate_timeout", allow_none=False)
+        _check.flag(new_process_group, "new_process_group")
         #: Seconds :meth:`close` waits after SIGTERM before sending SIGKILL.
         self.terminate_timeout = terminate_timeout
         self._argv = args
@@ -199,8 +204,11 @@ class ProcessChannel(PipeChannel):
         to exit; return its :attr:`returncode`, or ``None`` if it still runs.
 
         A child blocked writing output nobody reads never exits: read it, or
-        close the channel, which also waits.
+        close the channel, which also waits. ``TypeError`` or ``ValueError``
+        for a timeout that is not a number of seconds >= 0 or ``None``
+        (``float('inf')`` is no limit too).
         """
+        timeout = _check.timeout(timeout)
         try:
             return self._process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -213,7 +221,9 @@ class ProcessChannel(PipeChannel):
         as long as the group has members: grandchildren get it even after
         the child has exited. Otherwise it does nothing once the child is
         reaped: its process id may belong to another process by then.
+        ``TypeError`` for a ``sig`` that is not a whole number.
         """
+        sig = _check.count(sig, "sig", minimum=0)
         if self._group:
             self._signal_group(sig)
             return
@@ -242,9 +252,11 @@ class ProcessChannel(PipeChannel):
         With ``new_process_group=True``, what the child leaves behind in its
         group once it has exited gets SIGTERM, :attr:`terminate_timeout`
         seconds to go, then SIGKILL. Idempotent; once it returns,
-        :attr:`returncode` is set.
+        :attr:`returncode` is set. ``TypeError`` or ``ValueError`` for a
+        timeout that is not a number of seconds >= 0 or ``None``, before
+        anything is done.
         """
-        _close_together([self], timeout)
+        _close_together([self], _check.timeout(timeout))
 
     def abort(self) -> None:
         """Close the pipes at once, dropping pending output, and end the
@@ -321,31 +333,33 @@ def close_processes(children: Iterable[ProcessChannel], timeout: float | None = 
     Twenty children that ignore SIGTERM take about one
     ``terminate_timeout``, not twenty. Every child is reaped. A subclass
     with a ``close()`` of its own (:class:`~channels.PtyProcessChannel`) is
-    closed by it, in turn, within the same deadline.
+    closed by it, in turn, within the same deadline. ``TypeError`` or
+    ``ValueError`` for a timeout that is not a number of seconds >= 0 or
+    ``None``, before anything is done.
     """
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = Deadline(_check.timeout(timeout))
     together: list[ProcessChannel] = []
     for child in children:
         if type(child).close is ProcessChannel.close:
             together.append(child)
         else:
-            child.close(_remaining(deadline))
-    _close_together(together, _remaining(deadline))
+            child.close(deadline.remaining())
+    _close_together(together, deadline.remaining())
 
 
 def _close_together(children: list[ProcessChannel], timeout: float | None) -> None:
     """:meth:`ProcessChannel.close` of each of ``children``, every step taken
     for all of them at once."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = Deadline(timeout)
     for child in children:
         if not child.closed:
-            PipeChannel.close(child, _remaining(deadline))
+            PipeChannel.close(child, deadline.remaining())
     running = _wait_for_exits(children, lambda _child: deadline)
     for child in running:
         _LOG.info("%r still runs %ss after closing; sending SIGTERM", child, timeout)
         child.terminate()
-    sent = time.monotonic()
-    stubborn = _wait_for_exits(running, lambda child: sent + child.terminate_timeout)
+    terminated = {id(child): Deadline(_check.timeout(child.terminate_timeout)) for child in running}
+    stubborn = _wait_for_exits(running, lambda child: terminated[id(child)])
     for child in stubborn:
         _LOG.warning("%r ignored SIGTERM for %ss; sending SIGKILL", child, child.terminate_timeout)
         child.kill()
@@ -369,10 +383,9 @@ def _end_groups(children: list[ProcessChannel]) -> None:
     for child in left:
         _LOG.info("%r: its process group outlives it; sending SIGTERM", child)
         child._signal_group(signal.SIGTERM)
-    sent = time.monotonic()
+    terminated = {id(child): Deadline(_check.timeout(child.terminate_timeout)) for child in left}
     while left:
-        now = time.monotonic()
-        for child in [child for child in left if now >= sent + child.terminate_timeout]:
+        for child in [child for child in left if terminated[id(child)].expired()]:
             _LOG.warning(
                 "%r: its process group ignored SIGTERM for %ss; sending SIGKILL", child, child.terminate_timeout
             )
@@ -384,33 +397,45 @@ def _end_groups(children: list[ProcessChannel]) -> None:
 
 
 def _wait_for_exits(
-    children: list[ProcessChannel], deadline_of: Callable[[ProcessChannel], float | None]
+    children: list[ProcessChannel], deadline_of: Callable[[ProcessChannel], Deadline]
 ) -> list[ProcessChannel]:
     """Wait until each child has exited or its deadline has passed; return
     those still running."""
     if len(children) == 1:  # one child: the kernel's own wait, no polling
         child = children[0]
-        return [] if child.wait(_remaining(deadline_of(child))) is not None else [child]
+        return [] if child.wait(deadline_of(child).remaining()) is not None else [child]
     late: list[ProcessChannel] = []
     delay = 0.0005  # then doubled, up to 50 ms: Popen.wait(timeout)'s own pace
     while True:
-        now = time.monotonic()
         waiting: list[ProcessChannel] = []
         for child in children:
             if child.returncode is not None:
                 continue
-            deadline = deadline_of(child)
-            (late if deadline is not None and deadline <= now else waiting).append(child)
+            (late if deadline_of(child).expired() else waiting).append(child)
         if not waiting:
             return late
         children = waiting
-        deadlines = [deadline for child in waiting if (deadline := deadline_of(child)) is not None]
-        time.sleep(max(0.0, min([delay, *(deadline - now for deadline in deadlines)])))
+        left = [seconds for child in waiting if (seconds := deadline_of(child).remaining()) is not None]
+        time.sleep(min([delay, *left]))
         delay = min(delay * 2, 0.05)
 
 
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
+def _check_cwd_and_env(cwd: object, env: object) -> None:
+    # Checked here: subprocess would say "expected str, bytes or os.PathLike
+    # object, not int" without naming the parameter, and only once the
+    # pipes are made.
+    if cwd is not None and not isinstance(cwd, (str, bytes, os.PathLike)):
+        raise TypeError(f"cwd must be a path (str, bytes or os.PathLike) or None, not {type(cwd).__name__}")
+    if env is None:
+        return
+    if not isinstance(env, Mapping):
+        raise TypeError(f"env must be a mapping of str to str (as os.environ is) or None, not {type(env).__name__}")
+    for key, value in env.items():
+        if not isinstance(key, (str, bytes)) or not isinstance(value, (str, bytes)):
+            raise TypeError(
+                f"env must map str to str, not {type(key).__name__} to {type(value).__name__} "
+                f"({key!r}: {value!r}): convert the values with str()"
+            )
 
 
 def _check_argv(argv: object) -> list[Argument]:

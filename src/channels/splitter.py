@@ -42,6 +42,7 @@ from __future__ import annotations
 from io import BytesIO
 from itertools import islice
 
+from . import _check
 from .errors import LineTooLongError
 
 __all__ = ["DEFAULT_MAX_LINE_LENGTH", "LineSplitter"]
@@ -67,15 +68,16 @@ _CUT_WHOLE = 4096
 class LineSplitter:
     """Splits a byte stream into lines ending in ``b'\\n'``; no I/O inside.
 
-    ``max_line_length`` bounds a line's length without its newline; ``None``
-    means no bound.
+    ``max_line_length`` bounds a line's length without its newline: a whole
+    number of bytes >= 1, or ``None`` for no bound (``TypeError`` or
+    ``ValueError`` otherwise).
     """
 
     __slots__ = ("_dropped", "_dropping", "_head", "_ready", "_tail", "_tail_len", "_uncut", "max_line_length")
 
     def __init__(self, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH) -> None:
-        if max_line_length is not None and max_line_length < 1:
-            raise ValueError(f"max_line_length must be a positive int or None, not {max_line_length!r}")
+        if type(max_line_length) is not int or max_line_length < 1:  # the usual case, kept short
+            max_line_length = _check.optional_count(max_line_length, "max_line_length", unit="bytes")
         self.max_line_length = max_line_length
         # Complete lines in order, from ``_head`` on; ``None`` marks where an
         # overlong line was. Lists are made only when needed: an idle line
@@ -107,10 +109,19 @@ class LineSplitter:
         return self._ready is not None or self._uncut is not None
 
     def feed(self, data: bytes) -> None:
-        """Append ``data`` to the stream."""
+        """Append ``data`` (``bytes``) to the stream; ``TypeError`` for text
+        (encode it first) and other types."""
         if self._uncut is not None:
             self._cut(None)  # what came before is cut first, to keep the order
-        first_end = data.find(_NL) + 1
+        try:
+            first_end = data.find(_NL) + 1
+        except (AttributeError, TypeError):
+            # Checked only when it fails, so that the bytes every read
+            # feeds pay nothing for it.
+            raise TypeError(
+                f"LineSplitter.feed() takes bytes, not {type(data).__name__}"
+                + (": encode the text first" if isinstance(data, str) else "")
+            ) from None
         if not first_end:  # also b'': nothing to split, and no copy made
             if data:
                 self._grow_tail(data)

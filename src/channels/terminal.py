@@ -41,15 +41,15 @@ import errno
 import fcntl
 import functools
 import logging
-import math
 import os
 import select
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 
+from . import _check
+from ._wait import Deadline, wait_for
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING
 from .errors import EndpointClosedException
 from .framing import Framing
@@ -129,8 +129,8 @@ class PtyProcessChannel(ProcessChannel):
             raise NotImplementedError(f"pseudo-terminals are not available on this platform ({sys.platform})")
         _check_argv(argv)
         rows, cols = _check_size(size)
-        _check_flag("echo", echo)
-        _check_flag("raw", raw)
+        _check.flag(echo, "echo")
+        _check.flag(raw, "raw")
         self._raw = raw
         self._opening = (rows, cols, echo)
         self._last_sent: int | None = None  # the last byte the terminal took
@@ -187,8 +187,8 @@ class PtyProcessChannel(ProcessChannel):
         numbers from 1 to 65535; :class:`EndpointClosedException` once the
         channel is closed.
         """
-        _check_dimension("rows", rows)
-        _check_dimension("cols", cols)
+        rows = _check_dimension("rows", rows)
+        cols = _check_dimension("cols", cols)
         fcntl.ioctl(self.get_fd(), termios.TIOCSWINSZ, _WINSIZE.pack(rows, cols, 0, 0))
 
     def shutdown_write(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
@@ -213,8 +213,10 @@ class PtyProcessChannel(ProcessChannel):
         :class:`EndpointClosedException` if the channel is closed, or if
         pending output could not be delivered because the child has closed
         the terminal (a child that did so with nothing pending needs no end
-        of input: nothing is sent, and nothing raised).
+        of input: nothing is sent, and nothing raised). ``TypeError`` or
+        ``ValueError`` for a bad timeout, before anything is done.
         """
+        timeout = _check.timeout(timeout)
         if self.closed or self._input_ended:
             super().shutdown_write(timeout)  # raises, or does nothing, as every channel does
             return
@@ -222,7 +224,7 @@ class PtyProcessChannel(ProcessChannel):
             raise NotImplementedError(
                 f"{self!r} is raw: a raw terminal has no end of input (write the child's own, such as b'\\x04')"
             )
-        deadline = _deadline(timeout)
+        deadline = Deadline(timeout)
         eof = self._end_of_file_character()
         if self.flush(timeout) and not self._hangup.poll(0):
             # Everything written has been taken, so the last byte sent is the
@@ -230,7 +232,7 @@ class PtyProcessChannel(ProcessChannel):
             # that has closed the terminal needs no end: as for a pipe whose
             # reader has gone, there is nothing to tell it, and no error.)
             self.write(eof if self._at_line_start() else eof + eof)
-        super().shutdown_write(_remaining(deadline))
+        super().shutdown_write(deadline.remaining())
         self._input_ended = True
 
     def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
@@ -249,9 +251,11 @@ class PtyProcessChannel(ProcessChannel):
         same time, lest the hang-up reach it. Hanging up sends the child's
         session SIGHUP; a child still running after that gets SIGTERM,
         :attr:`terminate_timeout` seconds more, then SIGKILL. Idempotent;
-        once it returns, :attr:`returncode` is set.
+        once it returns, :attr:`returncode` is set. ``TypeError`` or
+        ``ValueError`` for a bad timeout, before anything is done.
         """
-        deadline = _deadline(timeout)
+        timeout = _check.timeout(timeout)
+        deadline = Deadline(timeout)
         if not self.closed:
             if not self._raw:
                 with contextlib.suppress(EndpointClosedException, NotImplementedError):
@@ -262,8 +266,8 @@ class PtyProcessChannel(ProcessChannel):
                 # be on its way out (cat closes its stdio, then exits): a
                 # hang-up now would still send it SIGHUP, its controlling
                 # terminal's, and change how it ended.
-                self.wait(_remaining(deadline))
-        super().close(_remaining(deadline))
+                self.wait(deadline.remaining())
+        super().close(deadline.remaining())
 
     # -- the hooks ----------------------------------------------------------
 
@@ -322,18 +326,16 @@ class PtyProcessChannel(ProcessChannel):
             ends.add(ord("\r"))  # read as a newline
         return self._last_sent in ends
 
-    def _drain_until_exit(self, deadline: float | None) -> None:
+    def _drain_until_exit(self, deadline: Deadline) -> None:
         """Wait until the child exits, everyone who held the terminal has
         closed it, or ``deadline`` passes; drop what the child writes
         meanwhile, so that it cannot block on a full terminal."""
-        quiet = select.poll()
-        quiet.register(self._master, select.POLLIN)
         while self.returncode is None:
-            remaining = _remaining(deadline)
+            remaining = deadline.remaining()
             if remaining == 0:
                 return
             wait = _EXIT_CHECK_INTERVAL if remaining is None else min(remaining, _EXIT_CHECK_INTERVAL)
-            if not quiet.poll(math.ceil(wait * 1000)):
+            if not wait_for(self._master, select.POLLIN, wait):
                 continue
             try:
                 dropped = os.read(self._master, self.read_size)
@@ -350,21 +352,11 @@ def _check_size(size: object) -> tuple[int, int]:
     if isinstance(size, (str, bytes)) or not isinstance(size, Sequence) or len(size) != 2:
         raise TypeError(f"size is (rows, cols), two whole numbers from 1 to {_MAX_DIMENSION}, not {size!r}")
     rows, cols = size
-    _check_dimension("rows", rows)
-    _check_dimension("cols", cols)
-    return rows, cols
+    return _check_dimension("rows", rows), _check_dimension("cols", cols)
 
 
-def _check_dimension(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a whole number from 1 to {_MAX_DIMENSION}, not {type(value).__name__}")
-    if not 1 <= value <= _MAX_DIMENSION:
-        raise ValueError(f"{name} must be a whole number from 1 to {_MAX_DIMENSION}, not {value}")
-
-
-def _check_flag(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, not {type(value).__name__}")
+def _check_dimension(name: str, value: object) -> int:
+    return _check.count(value, name, minimum=1, maximum=_MAX_DIMENSION)
 
 
 def _open_terminal(rows: int, cols: int, *, echo: bool, raw: bool) -> tuple[int, int]:
@@ -459,11 +451,3 @@ def _character(value: bytes | int) -> int:
     """A ``termios`` control character as a number (bytes in canonical mode,
     a number where it shares its slot with ``VMIN`` or ``VTIME``)."""
     return value if isinstance(value, int) else value[0]
-
-
-def _deadline(timeout: float | None) -> float | None:
-    return None if timeout is None else time.monotonic() + timeout
-
-
-def _remaining(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())

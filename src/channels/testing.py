@@ -26,10 +26,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import NoReturn
 
+from ._check import byte_view, optional_count
+from ._check import timeout as _check_timeout
 from .base import DEFAULT_MAX_PENDING, Buffer, Channel
 from .errors import EndpointClosedException, WriteBufferFullError
 from .framing import Framing, Lines
-from .outbuffer import as_chunk
 from .poller import Poller
 from .splitter import DEFAULT_MAX_LINE_LENGTH
 
@@ -124,12 +125,15 @@ class TestChannel(Channel):
     # -- the test's side: input ----------------------------------------------
 
     def put(self, data: Buffer) -> None:
-        """Make ``data`` readable by ``read()``, after what was put before."""
+        """Make ``data`` readable by ``read()``, after what was put before.
+
+        ``TypeError`` for anything but a bytes-like object.
+        """
+        view = data if type(data) is bytes else bytes(byte_view(data, "put()"))
         if self.closed:
             raise EndpointClosedException(f"{self!r} is closed")
         if self._eof_put:
             raise ValueError("put() after put_eof(): the input has already ended")
-        view = data if type(data) is bytes else bytes(as_chunk(data))
         if view:
             self._inbox.append(view)
             self._pump()
@@ -351,8 +355,7 @@ class FakeClock:
 
 
 def _check_send_limit(limit: int | None) -> None:
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        raise ValueError(f"send_limit must be None or a number of bytes >= 0, not {limit!r}")
+    optional_count(limit, "send_limit", minimum=0, unit="bytes")
 
 
 def _make_gate() -> tuple[int, int]:
@@ -456,8 +459,9 @@ def check_channel(make_pair: PairFactory, *, one_way: bool = False, timeout: flo
     - once every pair is closed, the process holds no more descriptors than
       before (where ``/proc/self/fd`` or ``/dev/fd`` can tell).
 
-    Every wait is bounded by ``timeout`` seconds. A broken promise raises
-    ``AssertionError`` naming it; the check returns ``None`` when all hold.
+    Every wait is bounded by ``timeout`` seconds (a number > 0; ``TypeError``
+    or ``ValueError`` otherwise). A broken promise raises ``AssertionError``
+    naming it; the check returns ``None`` when all hold.
 
     Example, for a channel class of your own (in a pytest test)::
 
@@ -479,6 +483,8 @@ def check_channel(make_pair: PairFactory, *, one_way: bool = False, timeout: flo
 
         check_channel(make_pipe, one_way=True)
     """
+    if _check_timeout(timeout, allow_none=False, positive=True) is None:
+        raise ValueError("timeout must be a finite number of seconds > 0: every wait of the check is bounded")
     before = _open_fd_count()
     for check in _CHECKS:
         directions = [False] if one_way or check in _BOTH_WAYS_AT_ONCE else [False, True]

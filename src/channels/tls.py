@@ -34,9 +34,11 @@ import os
 import select
 import socket
 import ssl
-import time
 
-from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, _wait_for
+from . import _check
+from ._wait import Deadline, wait_for
+from .address import _unreachable
+from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING
 from .errors import EndpointClosedException
 from .framing import Framing
 from .sockets import _NOSIGNAL, SocketChannel
@@ -114,6 +116,7 @@ class TLSChannel(SocketChannel):
     ) -> None:
         if not isinstance(context, ssl.SSLContext):
             raise TypeError(f"TLSChannel needs an ssl.SSLContext, not {type(context).__name__}")
+        _check.flag(server_side, "server_side")
         super().__init__(sock, buffering=buffering, max_line_length=max_line_length, max_pending=max_pending)
         self._server_side = server_side
         self._handshake_done = False
@@ -161,8 +164,10 @@ class TLSChannel(SocketChannel):
         :class:`ssl.SSLError` (such as :class:`ssl.SSLCertVerificationError`)
         as ``__cause__``, or if the channel is closed. Not needed for the
         channel to work: it is for a caller who wants a failure reported now.
+        ``TypeError`` or ``ValueError`` for a timeout that is not a number of
+        seconds >= 0.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(_check.timeout(timeout))
         while True:
             if self.closed:
                 raise EndpointClosedException(f"{self!r} is closed")
@@ -172,10 +177,9 @@ class TLSChannel(SocketChannel):
                     return True
             except OSError as err:
                 raise self._ended_by(err) from err
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            if deadline.expired():
                 return False
-            _wait_for(self._fd, select.POLLOUT if self._input_needs_write else select.POLLIN, remaining)
+            wait_for(self._fd, select.POLLOUT if self._input_needs_write else select.POLLIN, deadline.remaining())
 
     # -- the hooks -------------------------------------------------------------
 
@@ -227,7 +231,7 @@ class TLSChannel(SocketChannel):
 
     def _poll_flushed(self, done: bool) -> bool:
         if self._input_needs_write:
-            if not _wait_for(self._fd, select.POLLOUT, 0):
+            if not wait_for(self._fd, select.POLLOUT, 0):
                 return False  # keep write readiness watched: the read side waits for it
             self._input_needs_write = False
             self._queue_read()
@@ -454,20 +458,31 @@ def connect_tls(
     ``timeout`` bounds the connection and the handshake together (default
     :data:`DEFAULT_CONNECT_TIMEOUT` seconds, ``None`` for no limit).
 
-    Raises ``OSError`` if the connection fails (``ConnectionRefusedError``,
-    ``TimeoutError``), :class:`EndpointClosedException` if the handshake
-    fails, with the :class:`ssl.SSLError` (such as
-    :class:`ssl.SSLCertVerificationError`) as ``__cause__``, and
-    ``ValueError`` for both ``cafile`` and ``context``.
+    Raises ``OSError`` naming the address if the connection fails
+    (``ConnectionRefusedError``, ``TimeoutError``) or ``cafile`` cannot be
+    read (naming the file), :class:`EndpointClosedException` naming the
+    address if the handshake fails, with the :class:`ssl.SSLError` (such as
+    :class:`ssl.SSLCertVerificationError`) as ``__cause__``, ``ValueError``
+    for both ``cafile`` and ``context``, and ``TypeError`` or ``ValueError``
+    for a bad option (a ``timeout`` of ``0`` among them: a connection takes
+    a round trip; a bad ``timeout`` is refused before any connection is
+    made, and nothing is left open either way).
     """
+    address = _tls_address(host, port)
+    seconds = _check.timeout(timeout, positive=True)  # before a socket exists
     if context is None:
+        if cafile is not None:
+            _check.readable_file(cafile, "cafile")
         context = ssl.create_default_context()
         if cafile is not None:
             context.load_verify_locations(cafile=cafile)
     elif cafile is not None:
         raise ValueError("give cafile or context, not both: load the CA into the context with load_verify_locations()")
-    deadline = None if timeout is None else time.monotonic() + timeout
-    sock = socket.create_connection((host, port), timeout=timeout)
+    deadline = Deadline(seconds)
+    try:
+        sock = socket.create_connection((host, port), timeout=seconds)
+    except OSError as err:
+        raise _unreachable(address, err) from err
     try:
         channel = TLSChannel(
             sock,
@@ -481,13 +496,16 @@ def connect_tls(
         sock.close()
         raise
     try:
-        if channel.handshake(None if deadline is None else max(0.0, deadline - time.monotonic())):
+        if channel.handshake(deadline.remaining()):
             return channel
-    except BaseException:
+    except BaseException as failed:
         channel.abort()
+        if isinstance(failed, EndpointClosedException):  # say where, keep why (the ssl error) as the cause
+            reason = failed.__cause__ if failed.__cause__ is not None else failed
+            raise EndpointClosedException(f"{address!r}: the TLS handshake failed ({reason})") from failed.__cause__
         raise
     channel.abort()
-    raise TimeoutError(f"the TLS handshake with {host}:{port} did not complete within {timeout}s")
+    raise TimeoutError(f"{address!r}: the TLS handshake did not complete within {timeout}s")
 
 
 def listen_tls(
@@ -506,16 +524,29 @@ def listen_tls(
     asked for certificates. ``host`` may be a name, an IPv4 or an IPv6
     address; port ``0`` picks a free port (read it with ``getsockname()``).
     ``backlog`` is passed to ``listen()`` (``None``: the system's default).
-    Raises ``OSError`` if the files cannot be read or the address cannot be
-    bound, and :class:`ssl.SSLError` if they do not hold a certificate and its
-    key.
+    Raises ``OSError`` naming the file if one cannot be read, ``OSError``
+    naming the address if it cannot be bound, :class:`ssl.SSLError` if the
+    files do not hold a certificate and its key, and ``TypeError`` or
+    ``ValueError`` for a ``backlog`` that is not a whole number >= 0.
     """
+    backlog = _check.optional_count(backlog, "backlog", minimum=0)
     # The files first: a bad certificate leaves no socket behind.
+    _check.readable_file(certfile, "certfile")
+    if keyfile is not None:
+        _check.readable_file(keyfile, "keyfile")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certfile, keyfile)
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-    sock = socket.create_server((host, port), family=family, backlog=backlog)
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        sock = socket.create_server((host, port), family=family, backlog=backlog)
+    except OSError as err:
+        raise _unreachable(_tls_address(host, port), err) from err
     return TLSServerSocket.from_socket(sock, context)
+
+
+def _tls_address(host: str, port: int) -> str:
+    """``host`` and ``port`` as a ``tls:`` address, to name them in errors."""
+    return f"tls:[{host}]:{port}" if ":" in host else f"tls:{host}:{port}"
 
 
 def _connection_error(sock: socket.socket) -> OSError | None:
