@@ -190,11 +190,19 @@ def test_a_send_limit_of_zero_takes_nothing_until_lifted() -> None:
         assert channel.get() == b"waiting"
 
 
-@pytest.mark.parametrize("limit", [-1, True, 1.5])
-def test_a_bad_send_limit_raises_value_error(limit: object) -> None:
+@pytest.mark.parametrize("limit", [-1, -100])
+def test_a_negative_send_limit_raises_value_error(limit: object) -> None:
     with pytest.raises(ValueError, match="send_limit"):
         TestChannel(send_limit=limit)  # type: ignore[arg-type]
     with TestChannel() as channel, pytest.raises(ValueError, match="send_limit"):
+        channel.send_limit = limit  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("limit", [True, 1.5, "3"])
+def test_a_send_limit_that_is_not_a_whole_number_raises_type_error(limit: object) -> None:
+    with pytest.raises(TypeError, match="send_limit"):
+        TestChannel(send_limit=limit)  # type: ignore[arg-type]
+    with TestChannel() as channel, pytest.raises(TypeError, match="send_limit"):
         channel.send_limit = limit  # type: ignore[assignment]
 
 
