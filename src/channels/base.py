@@ -51,10 +51,25 @@ write readiness may move), ``_output_ending()`` (before a write side ends),
 ``_shut(clean)`` (close now), and the public ``closed``, ``read_size`` and
 ``pending_output``. The base's own state, under ``_ch_`` names, is its own.
 
-Everything else lives here, once: framing (lines, or a framing of
-:mod:`channels.framing`), the outgoing buffer
-(:class:`~channels.outbuffer.OutputBuffer`), flush, close with linger, and
-the hand-off to a :class:`~channels.poller.Poller` (``channels._seam``).
+Everything else is the base's, once, for every channel kind. ``Channel``
+is written in parts, each a concern of its own in a module of its own, which
+it inherits from (plain classes with empty ``__slots__``; ``channels._parts``
+says what they share):
+
+* here: the state, construction, the contract's properties, ``read()``,
+  ``write()`` (with the turn's short path), ``close()``, ``abort()``,
+  ``shutdown_write()``, the hooks, and how the turn and a peer's failure end
+  a channel;
+* ``channels._framed``: input framing, lines or a framing of
+  :mod:`channels.framing`, for ``read()`` and for the poller;
+* ``channels._waiting``: the waiting reads, ``receive()`` and ``expect()``;
+* ``channels._sending``: the output side, ``flush()``, the general case of
+  ``write()``, sending for the poller and a peer that is gone; the bytes wait
+  in an :class:`~channels.outbuffer.OutputBuffer`.
+
+The parts are the base channel itself: they, and no other module, read and
+write its ``_ch_*`` state. The hand-off to a :class:`~channels.poller.Poller`
+is ``channels._seam``.
 
 Code written for the original library keeps working: a subclass that defines
 ``_read()`` (0.2 style) gets ``read()`` and line buffering from this class; a
@@ -65,23 +80,24 @@ subclass that overrides ``read()``, ``write()`` and ``close()`` itself
 from __future__ import annotations
 
 import contextlib
-import logging
-import re
 import select
 import warnings
 from abc import ABCMeta, abstractmethod
-from collections.abc import Callable
-from itertools import repeat
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _check
-from ._seam import ENTRIES_PER_POLL, ChannelPoller
-from ._wait import Deadline, wait_for, wait_for_any
-from .errors import EndpointClosedException, FramingError, WriteBufferFullError
+from ._framed import Buffering, FramedInput, check_buffering, decoder_for
+from ._parts import LOG as _LOG
+from ._parts import again as _again
+from ._seam import ChannelPoller
+from ._sending import BATCH_LIMIT as _BATCH_LIMIT
+from ._sending import Sending
+from ._waiting import WaitingReads
+from .errors import EndpointClosedException
 from .framing import FrameDecoder, Framing
-from .outbuffer import OutputBuffer, as_chunk
-from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
+from .outbuffer import OutputBuffer
+from .splitter import DEFAULT_MAX_LINE_LENGTH
 
 #: What ``write()`` takes: any bytes-like object.
 Buffer = bytes | bytearray | memoryview
@@ -93,11 +109,8 @@ __all__ = [
     "DEFAULT_READ_SIZE",
     "Buffering",
     "Channel",
+    "check_buffering",
 ]
-
-_LOG = logging.getLogger("channels.channel")
-
-Buffering = Literal["line", "bytes"]
 
 # ``with PipeChannel(...) as channel`` types ``channel`` as a PipeChannel.
 _ChannelT = TypeVar("_ChannelT", bound="Channel")
@@ -119,56 +132,6 @@ DEFAULT_MAX_PENDING = 64 * 1024 * 1024
 
 #: Seconds ``close()`` waits for pending output to leave before dropping it.
 DEFAULT_CLOSE_TIMEOUT = 5.0
-
-
-class _SharedEmptySplitter(LineSplitter):
-    """The empty splitter idle line channels share until their first bytes
-    arrive: one of their own costs about 100 bytes, a third of an idle
-    channel. Never fed (``Channel._feed_frames`` swaps it for a real one first)."""
-
-    __slots__ = ()
-
-    def feed(self, data: bytes) -> None:
-        raise AssertionError("a shared empty splitter is never fed")  # pragma: no cover - a bug if reached
-
-
-_EMPTY_SPLITTERS: dict[int | None, _SharedEmptySplitter] = {}
-
-
-def _empty_splitter(max_line_length: int | None) -> LineSplitter:
-    splitter = _EMPTY_SPLITTERS.get(max_line_length)
-    if splitter is None:
-        splitter = _EMPTY_SPLITTERS[max_line_length] = _SharedEmptySplitter(max_line_length)
-    return splitter
-
-
-# Held writes beyond this go out at once instead of waiting for the next poll:
-# batching pays for small writes, and large ones should not pile up memory.
-_BATCH_LIMIT = 64 * 1024
-
-
-def check_buffering(buffering: str | Framing | None) -> Buffering | Framing:
-    """Normalise the ``buffering`` keyword: ``None`` means ``'bytes'``; a
-    :class:`~channels.framing.Framing` is taken as it is."""
-    if isinstance(buffering, Framing):
-        return buffering
-    if buffering is None or buffering == "bytes":
-        return "bytes"
-    if buffering == "line":
-        return "line"
-    raise ValueError(f"buffering must be 'line', 'bytes' or None, or a framing of channels.framing, not {buffering!r}")
-
-
-def _decoder_for(mode: Literal["line"] | Framing, max_line_length: int | None) -> FrameDecoder:
-    """A channel's decoder for ``mode``. Lines, however asked for, start
-    with the shared empty splitter, as an idle line channel always did."""
-    if mode == "line":
-        return _empty_splitter(max_line_length)
-    assert isinstance(mode, Framing)
-    decoder = mode.decoder()
-    if type(decoder) is LineSplitter:
-        return _empty_splitter(decoder.max_line_length)
-    return decoder
 
 
 if TYPE_CHECKING:
@@ -205,7 +168,7 @@ class _ChannelType(ABCMeta):
 _BASE: dict[str, type] = {}
 
 
-class Channel(metaclass=_ChannelType):
+class Channel(FramedInput, WaitingReads, Sending, metaclass=_ChannelType):
     """A non-blocking, bidirectional byte stream over file descriptors.
 
     ``buffering='line'`` makes ``read()`` return one line at a time (see
@@ -289,7 +252,7 @@ class Channel(metaclass=_ChannelType):
         max_line_length = _check.optional_count(max_line_length, "max_line_length", unit="bytes")
         max_pending = _check.count(max_pending, "max_pending", unit="bytes")
         # ``None`` in bytes mode; an idle line channel shares an empty one.
-        self._ch_splitter = None if mode == "bytes" else _decoder_for(mode, max_line_length)
+        self._ch_splitter = None if mode == "bytes" else decoder_for(mode, max_line_length)
         self._ch_framing = mode if isinstance(mode, Framing) else None
         #: Bound in bytes on output held for the peer; see :meth:`write`.
         self.max_pending = max_pending
@@ -320,7 +283,7 @@ class Channel(metaclass=_ChannelType):
         if splitter is not None and splitter.buffered:
             what = "lines" if self._ch_framing is None else "frames"
             raise ValueError(f"{self!r} holds {splitter.buffered} bytes of {what} not read yet: read them first")
-        self._ch_splitter = None if new == "bytes" else _decoder_for(new, DEFAULT_MAX_LINE_LENGTH)
+        self._ch_splitter = None if new == "bytes" else decoder_for(new, DEFAULT_MAX_LINE_LENGTH)
         self._ch_framing = new if isinstance(new, Framing) else None
         if self._ch_splitter is not None and self._ch_unread:
             # What expect() read past its match, in bytes mode, is framed now.
@@ -472,99 +435,6 @@ class Channel(metaclass=_ChannelType):
                 return
         self._write_chunks((data, *more))
 
-    def _write_chunks(self, data: tuple[Buffer, ...]) -> None:
-        """:meth:`write`'s general case: any chunks, at any time."""
-        if len(data) == 1 and type(data[0]) is bytes:  # one bytes chunk: nothing to check or own
-            chunks: list[bytes | memoryview] = [data[0]] if data[0] else []
-            borrowed = False
-        else:
-            chunks = [chunk for chunk in map(as_chunk, data) if chunk]  # all checked before any is kept
-            borrowed = any(type(chunk) is not bytes for chunk in chunks)
-        if self._ch_closed or self._ch_write_error is not None or not self._writable():
-            if self._dropped_in_turn():
-                return
-            self._check_writable()
-        if not chunks:
-            return
-        out = self._ch_out
-        pending = 0 if out is None else out.size
-        size = sum(map(len, chunks))
-        if pending + size > self.max_pending and self._refused_whole(pending, size):
-            return
-        poller = self._ch_poller
-        if not pending and len(chunks) == 1 and (poller is None or not poller._turn_depth):
-            # Nothing pending, one chunk, to send now: offered as it is. A
-            # buffer is made only for what the descriptor does not take.
-            sent = self._offer(chunks)
-            if sent == size:
-                return
-            if out is None:
-                out = self._ch_out = OutputBuffer()
-            out.extend(chunks)
-            out.consume(sent)
-            out.refuse()  # the descriptor took less than it was offered: it is full
-            if borrowed:
-                out.own()
-            self._queue_flush()
-            return
-        if out is None:
-            out = self._ch_out = OutputBuffer()
-        out.extend(chunks)
-        if poller is None or not poller._turn_depth or pending + size >= _BATCH_LIMIT:
-            # Outside a turn (or too much for one): sent now, unless the
-            # descriptor is known to be full (see _send_if_writable).
-            self._send_now(out, watched=poller is not None, borrowed=borrowed)
-            if not self.pending_output:
-                return
-        elif borrowed:
-            out.own()
-        if poller is not None and not self._ch_flush_queued:
-            self._ch_flush_queued = True
-            poller._hold_output(self)
-
-    def _refused_whole(self, pending: int, size: int) -> bool:
-        """A write of ``size`` bytes would take the output past
-        ``max_pending``: :class:`WriteBufferFullError`, or, in a turn, the
-        channel ends with it as the cause (``True``)."""
-        full = WriteBufferFullError(
-            f"write of {size} bytes refused: {pending} bytes are already "
-            f"pending and max_pending is {self.max_pending}; the peer is not reading"
-        )
-        if not self._in_turn():
-            raise full
-        self._end_by_failure(full)  # the client that does not read is the one that loses
-        return True
-
-    def _send_now(self, out: OutputBuffer, *, watched: bool, borrowed: bool) -> None:
-        """Send what ``out`` holds, as far as the descriptor takes it; a peer
-        gone raises, or, in a turn, ends the channel."""
-        try:
-            self._send_if_writable(out, watched=watched)
-        except EndpointClosedException as gone:
-            if not self._in_turn():
-                raise
-            self._end_by_failure(gone.__cause__ or gone)
-        finally:
-            if borrowed:
-                out.own()  # what is still held must not change with the caller's buffers
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Send pending output, waiting up to ``timeout`` seconds for the peer.
-
-        ``None`` (or ``float('inf')``) waits as long as it takes, ``0`` does
-        not wait. Returns ``True`` if nothing is pending any more, ``False``
-        if the time ran out. Raises :class:`EndpointClosedException` if the
-        peer is gone or the channel is closed, ``TypeError`` or
-        ``ValueError`` for a timeout that is not a number of seconds >= 0.
-        """
-        deadline = Deadline(_check.timeout(timeout))
-        self._check_writable()
-        while not self._flush_pending():
-            if deadline.expired():
-                return False
-            wait_for(*self._output_wait(), deadline.remaining())
-        return True
-
     def close(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
         """Deliver pending output, then close the channel and its descriptors.
 
@@ -600,20 +470,6 @@ class Channel(metaclass=_ChannelType):
             except EndpointClosedException:
                 pass  # the peer is gone; nothing more can be delivered
         self._shut()
-
-    def _close_later(self, poller: ChannelPoller, timeout: float | None) -> bool:
-        """:meth:`close` in a turn: send what the peer takes now, and hand
-        the rest to ``poller``; ``False`` if nothing is left to hand over."""
-        try:
-            if self._flush_pending():
-                return False
-        except EndpointClosedException:
-            return False  # the peer is gone: nothing can be delivered
-        poller._close_later(self, timeout)  # first: it asks for the write descriptor
-        self._ch_closed = True
-        if self._ch_eof is None:
-            self._ch_eof = EndpointClosedException(f"{self!r} is closed")
-        return True
 
     def abort(self) -> None:
         """Close at once, dropping any pending output. Idempotent."""
@@ -664,122 +520,6 @@ class Channel(metaclass=_ChannelType):
         self._ch_out = None
         self._ch_write_error = EndpointClosedException(f"{self!r} was shut down for writing")
 
-    # -- waiting reads -----------------------------------------------------
-
-    def receive(self, timeout: float | None = None) -> bytes:
-        """Wait at most ``timeout`` seconds for input, and return it: the
-        next line in line mode, the bytes available in bytes mode.
-
-        For code that awaits an answer without a poll loop: ``read()`` stays
-        non-blocking. ``None`` waits as long as it takes, ``0`` does not
-        wait. Output still pending is sent while waiting (the peer may need
-        it before it answers), and the wait sleeps in the kernel, never
-        spinning. Raises ``TimeoutError`` if nothing came in time (nothing
-        is consumed then), :class:`EndpointClosedException` at the end once
-        everything before it was returned, as :meth:`read` does, and
-        ``TypeError`` or ``ValueError`` for a timeout that is not a number
-        of seconds >= 0 (``float('inf')``, like ``None``, is no limit).
-        """
-        deadline = Deadline(_check.timeout(timeout))
-        while True:
-            data = self.read()
-            if data:
-                return data
-            self._await_input(deadline, timeout)
-
-    def expect(self, pattern: bytes | re.Pattern[bytes], timeout: float | None = None) -> bytes:
-        """Wait at most ``timeout`` seconds until the input matches
-        ``pattern``, and return it up to and including the match.
-
-        ``pattern`` is a bytes string, found as it is, or a compiled regular
-        expression over bytes, searched for (``re.search``) in what arrived
-        since the last read. What came after the match is kept: the next
-        ``read()``, ``receive()`` or ``expect()`` starts with it (in line
-        mode, as lines). The wait is :meth:`receive`'s: pending output is
-        sent meanwhile, nothing spins. Raises ``TimeoutError`` when time runs
-        out, and :class:`EndpointClosedException` when the input ends
-        without a match; either way nothing is consumed, and what arrived
-        stays readable. ``TypeError`` for a pattern that is neither bytes nor
-        a bytes regular expression; ``TypeError`` or ``ValueError`` for a
-        timeout as :meth:`receive` says.
-        """
-        search = _searcher(pattern)
-        deadline = Deadline(_check.timeout(timeout))
-        if self._ch_flush_queued:
-            self._poll_flush()  # a reply is about to be awaited
-        seen = bytearray(self._take_unread())
-        checked = 0  # where a match can still begin, for a bytes pattern
-        while True:
-            match_end = search(seen, checked)
-            if match_end >= 0:
-                self._put_back(bytes(seen[match_end:]))
-                return bytes(seen[:match_end])
-            checked = max(0, len(seen) - len(pattern) + 1) if isinstance(pattern, bytes) else 0
-            try:
-                data = b"" if self._ch_eof is not None else self._read()
-            except EndpointClosedException as ended:
-                self._ch_eof = ended
-                data = b""
-            if data:
-                seen += data
-                continue
-            if self._ch_eof is not None:
-                self._put_back(bytes(seen))
-                raise EndpointClosedException(
-                    f"{self!r}: the input ended before {_shown(pattern)} arrived{_kept(seen)}"
-                ) from self._ch_eof
-            try:
-                self._await_input(deadline, timeout)
-            except TimeoutError as late:
-                self._put_back(bytes(seen))
-                raise TimeoutError(
-                    f"{self!r}: {_shown(pattern)} did not arrive within {timeout}s{_kept(seen)}"
-                ) from late
-
-    def _take_unread(self) -> bytes:
-        """Take every byte received but not yet read, in order."""
-        unread, self._ch_unread = self._ch_unread, b""
-        splitter = self._ch_splitter
-        if splitter is None or (not splitter.has_frame() and not splitter.buffered):
-            return unread
-        frames, _dropped = splitter.take_frames()
-        try:
-            rest = splitter.finish()
-        except FramingError as err:  # a frame in progress: its bytes as they came
-            rest = err.partial
-        return b"".join([*frames, rest, unread])
-
-    def _put_back(self, data: bytes) -> None:
-        """Make ``data`` the next bytes read (all taken by _take_unread first)."""
-        if not data:
-            return
-        splitter = self._ch_splitter
-        if splitter is None:
-            self._ch_unread = data
-        else:
-            self._feed_frames(splitter, data)
-        if self._ch_poller is not None and self._ch_poll_fd >= 0:
-            self._ch_poller._hold_input(self)  # in memory, where poll() cannot see it
-
-    def _await_input(self, deadline: Deadline, timeout: float | None) -> None:
-        """Sleep until the channel may be readable, sending pending output
-        meanwhile; ``TimeoutError`` once ``deadline`` has passed."""
-        while True:
-            sending = self.pending_output > 0 and self._poll_can_write()
-            if sending:
-                with contextlib.suppress(EndpointClosedException):  # read() will tell of the end
-                    sending = not self._flush_pending()
-            if deadline.expired():
-                raise TimeoutError(f"{self!r}: nothing arrived within {timeout}s")
-            in_fd, in_events = self._input_wait()
-            waits = {in_fd: in_events}
-            if sending:
-                out_fd, out_events = self._output_wait()
-                waits[out_fd] = waits.get(out_fd, 0) | out_events
-            ready = wait_for_any(waits, deadline.remaining())
-            if any(fd == in_fd and events & (in_events | select.POLLHUP | select.POLLERR) for fd, events in ready):
-                return
-
     # -- hooks for concrete channels ---------------------------------------
 
     @_abstract_hook
@@ -826,219 +566,7 @@ class Channel(metaclass=_ChannelType):
         """End the protocol before ``close()`` releases the descriptors; see
         the module docstring."""
 
-    # -- shared machinery ---------------------------------------------------
-
-    def _read_frame(self, splitter: FrameDecoder) -> bytes:
-        try:
-            return self._next_frame(splitter)
-        finally:
-            # self._ch_splitter, not splitter: the first bytes replace a shared one.
-            poller = self._ch_poller
-            # Frames are left in memory, where poll() cannot see them (a
-            # channel that has ended keeps its poller, but is not read by it).
-            if poller is not None and self._ch_poll_fd >= 0 and self._ch_splitter.has_frame():  # type: ignore[union-attr]
-                poller._hold_input(self)
-
-    def _next_frame(self, splitter: FrameDecoder) -> bytes:
-        line = splitter.next_frame()
-        # A read that brings bytes but no whole line reads once more, so that
-        # an end already there is seen in this call, as the original library
-        # did: a child that printed b"test" and exited gives b"test" now, not
-        # b"" first (and a caller that stops at b"" loses nothing). Only
-        # read() does this; a poll reads once per channel.
-        reads_left = 2
-        while line is None and self._ch_eof is None and reads_left:
-            reads_left -= 1
-            try:
-                data = self._read()
-            except EndpointClosedException as end:
-                self._ch_eof = end
-                break
-            if not data:
-                return b""
-            splitter = self._feed_frames(splitter, data)
-            line = splitter.next_frame()
-        if line is not None:
-            return line
-        if self._ch_eof is None:
-            return b""
-        rest = self._finish_frames(splitter)
-        if rest:
-            return rest
-        raise _again(self._ch_eof)
-
-    def _poll_read(self, out: list[tuple[bytes, Channel]]) -> bool:
-        """Read once for the poller, appending ``(data, self)`` entries.
-
-        Returns whether the channel has ended (its ``(b'', self)`` appended).
-        """
-        if self._ch_unread:  # what expect() read past its match comes first
-            out.append((self._ch_unread, self))
-            self._ch_unread = b""
-            return False
-        if self._ch_eof is None:
-            splitter = self._ch_splitter
-            if splitter is not None and splitter.has_frame():
-                # Lines left over by the last poll's bound come first, and
-                # nothing more is read until they are taken: what waits in
-                # memory stays one read's worth (see ENTRIES_PER_POLL).
-                self._take_frames(splitter, out)
-                return False
-            try:
-                data = self._read()
-            except EndpointClosedException as end:
-                self._ch_eof = end
-            else:
-                # The live channel, the case that runs for every read: kept
-                # short, _feed_frames() inlined.
-                if splitter is None:
-                    if data:
-                        out.append((data, self))
-                    return False
-                if data:
-                    if type(splitter) is _SharedEmptySplitter:
-                        splitter = self._ch_splitter = LineSplitter(splitter.max_line_length)
-                    try:
-                        splitter.feed(data)
-                    except FramingError as err:
-                        self._ch_eof = self._framing_failed(err)
-                        return self._poll_ended(out)
-                self._take_frames(splitter, out)
-                return False
-        return self._poll_ended(out)
-
-    def _poll_ended(self, out: list[tuple[bytes, Channel]]) -> bool:
-        """The input has ended: append what is left of it, then ``(b'', self)``."""
-        splitter = self._ch_splitter
-        if splitter is not None:
-            self._take_frames(splitter, out)
-            if splitter.has_frame():
-                return False  # the end comes after the rest, by the next polls
-            rest = self._finish_frames(splitter)
-            if rest:
-                out.append((rest, self))
-        out.append((b"", self))
-        return True
-
-    def _take_frames(self, splitter: FrameDecoder, out: list[tuple[bytes, Channel]]) -> None:
-        """Append at most ENTRIES_PER_POLL of the frames ready; if more are,
-        have the poller come back for them without waiting."""
-        lines, dropped = splitter.take_frames(ENTRIES_PER_POLL)
-        if dropped:
-            what = "line(s)" if self._ch_framing is None else "frame(s)"
-            limit = getattr(splitter, "max_length", None)
-            _LOG.warning("%r: dropped %d %s longer than %s bytes", self, dropped, what, limit)
-        if len(lines) == 1 and not dropped:  # one line a read is the latency case: no zip object
-            out.append((lines[0], self))
-            return  # fewer than the bound: none left
-        if lines:
-            out.extend(zip(lines, repeat(self)))
-        if splitter.has_frame():
-            self._queue_read()
-
-    def _feed_frames(self, splitter: FrameDecoder, data: bytes) -> FrameDecoder:
-        """Feed ``data`` to the decoder, which is this channel's own from the
-        first bytes on. Input that cannot be framed ends the channel."""
-        if type(splitter) is _SharedEmptySplitter:
-            splitter = self._ch_splitter = LineSplitter(splitter.max_line_length)
-        try:
-            splitter.feed(data)
-        except FramingError as err:
-            self._ch_eof = self._framing_failed(err)
-        return splitter
-
-    def _finish_frames(self, splitter: FrameDecoder) -> bytes:
-        """At the end of input, the unterminated rest to deliver last."""
-        try:
-            return splitter.finish()
-        except FramingError as err:
-            # The input ended inside a frame. A clean end turns into this
-            # error; an end caused by an error (a reset) already says why.
-            if self._ch_eof is None or self._ch_eof.__cause__ is None:
-                self._ch_eof = self._framing_failed(err)
-            return b""
-
-    def _framing_failed(self, err: FramingError) -> EndpointClosedException:
-        """The end of a channel whose input cannot be framed: no frame can be
-        found after the fault, so the stream cannot go on (see
-        :mod:`channels.framing`)."""
-        _LOG.warning("%r: %s", self, err)
-        end = EndpointClosedException(f"{self!r}: {err}")
-        end.__cause__ = err
-        return end
-
-    def _poll_flush(self) -> bool:
-        """Send held output without waiting; ``True`` if nothing is left
-        (then the poller stops watching write readiness; see
-        :meth:`_poll_flushed`).
-
-        A peer that is gone is not an error here. For a channel its poller
-        drives it ends the channel (see :meth:`_end_by_failure`), which the
-        poller reports; for one on its own, the next ``write()`` says so.
-        """
-        self._ch_flush_queued = False
-        if self._ch_closed:
-            return True
-        done = True
-        if self._ch_write_error is None:
-            out = self._ch_out
-            # Asked by the poller at a turn's end or on write readiness: a
-            # full descriptor is checked, not sent to (see _send_if_writable).
-            if out is None or not out.refused or wait_for(*self._output_wait(), 0):
-                try:
-                    done = self._flush_pending()
-                except EndpointClosedException as gone:
-                    if self._ch_poller is not None:
-                        self._end_by_failure(gone.__cause__ or gone)
-                        return True
-            else:
-                done = False
-        return self._poll_flushed(done)
-
-    def _poll_linger(self) -> bool:
-        """Send what a channel closed in a turn still holds, without
-        waiting; ``True`` once nothing is left (a peer that is gone counts
-        as nothing left)."""
-        try:
-            return self._flush_pending()
-        except EndpointClosedException:
-            return True
-
-    def _poll_release(self) -> None:
-        """Release the descriptors of a channel closed in a turn: once all
-        was delivered, after its protocol's clean end (:meth:`_end_cleanly`);
-        else dropping what its peer did not take in time."""
-        if self.pending_output:
-            _LOG.warning("%r: closing dropped %d bytes the peer did not take in time", self, self.pending_output)
-        elif self._ch_write_error is None:
-            self._end_cleanly()
-        self._ch_out = None
-        self._release()
-
-    def _poll_has_input(self) -> bool:
-        """Whether input waits in memory; see ``channels._seam``."""
-        if self._ch_splitter is None:
-            return bool(self._ch_unread)
-        return self._ch_splitter.has_frame() or bool(self._ch_unread)
-
-    def _poll_can_write(self) -> bool:
-        """Whether the write side is still there; see ``channels._seam``."""
-        return self._writable() and not isinstance(self._ch_write_error, EndpointClosedException)
-
-    def _check_writable(self) -> None:
-        if not self._writable():
-            raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no descriptor to write to")
-        if self._ch_closed:
-            cause = self._ch_end_cause
-            if cause is not None:
-                raise EndpointClosedException(f"{self!r} was ended by its peer's failure ({cause})") from cause
-            raise EndpointClosedException(f"{self!r} is closed")
-        if isinstance(self._ch_write_error, EndpointClosedException):
-            raise _again(self._ch_write_error)  # shut down by shutdown_write()
-        if self._ch_write_error is not None:
-            raise EndpointClosedException(
-                f"{self!r}: the peer is gone ({self._ch_write_error})"
-            ) from self._ch_write_error
+    # -- the turn, and a peer's failure --------------------------------------
 
     def _in_turn(self) -> bool:
         """Whether the program is iterating over a ``poll()`` result of this
@@ -1085,73 +613,6 @@ class Channel(metaclass=_ChannelType):
         self._shut(clean=False)
         self._ch_poller = poller
 
-    def _flush_pending(self) -> bool:
-        """Send what the descriptor takes now, without waiting; ``True`` if
-        nothing is left. :class:`EndpointClosedException` if the peer is gone
-        (its error is kept: later writes raise it too)."""
-        out = self._ch_out
-        while out is not None and out.size:
-            try:
-                sent = self._send(out.chunks_to_send())
-            except (BlockingIOError, InterruptedError):
-                out.refuse()
-                return False
-            except OSError as err:
-                raise self._write_failed(err) from err
-            if sent == out.size:  # all of it: the usual case, kept short
-                out.clear()
-                return True
-            out.consume(sent)
-            if out.refused:
-                return False
-        return True
-
-    def _offer(self, buffers: list[bytes | memoryview]) -> int:
-        """One send of ``buffers``: how many bytes the descriptor took, ``0``
-        if none; :class:`EndpointClosedException` if the peer is gone."""
-        try:
-            return self._send(buffers)
-        except (BlockingIOError, InterruptedError):
-            return 0
-        except OSError as err:
-            raise self._write_failed(err) from err
-
-    def _send_if_writable(self, out: OutputBuffer, *, watched: bool) -> bool:
-        """:meth:`_flush_pending`, unless the last send was refused and the
-        descriptor is not known to be writable again; ``True`` if nothing is
-        left. ``watched``: a poller watches write readiness for this channel
-        and sends when it comes.
-
-        A peer that stopped reading must not make every write cost a send
-        that can only fail (``EAGAIN`` from a ``sendmsg()`` of up to
-        ``IOV_MAX`` chunks, many times a write's own cost: ``write_pending``
-        against ``write_idle`` in bench/micro.py). asyncio's
-        ``_SelectorSocketTransport.write()`` sends only when its buffer was
-        empty, and otherwise appends and leaves the sending to the loop's
-        writable callback; Tornado's ``IOStream.write()`` likewise calls
-        ``_handle_write()`` only when it is not already waiting for write
-        readiness. A registered channel does the same: its poller watches
-        write readiness and sends then. A channel on its own has no loop to
-        wait for it, yet promises that pending output leaves on its next
-        ``write()`` (SPEC 3.1): it asks the kernel instead, with a
-        zero-timeout ``poll()`` on one descriptor, which costs about one
-        short write, and sends only when the descriptor is writable. (Only a
-        refused send sets the mark: the first write to a full descriptor
-        still tries, and learns it.)
-        """
-        if out.refused and (watched or not wait_for(*self._output_wait(), 0)):
-            return False
-        return self._flush_pending()
-
-    def _write_failed(self, err: BaseException) -> EndpointClosedException:
-        """Record that the peer is gone: pending output is dropped, and every
-        later write raises :class:`EndpointClosedException` with the first
-        such error as its cause. Returns the exception to raise now."""
-        if self._ch_write_error is None:
-            self._ch_write_error = err
-        self._ch_out = None
-        return EndpointClosedException(f"{self!r}: the peer is gone ({err})")
-
     def _shut(self, clean: bool = True) -> None:
         """Close now: drop pending output, tell the poller, release the
         descriptors. ``clean`` (``close()``, not ``abort()``): a channel that
@@ -1165,37 +626,6 @@ class Channel(metaclass=_ChannelType):
         if self._ch_poller is not None:
             self._ch_poller._channel_closed(self)
         self._release()
-
-    def _queue_flush(self) -> None:
-        """Have the poller send pending output at its next turn's end or
-        poll, and watch write readiness for what is left; nothing when the
-        channel is not registered."""
-        if self._ch_poller is not None and not self._ch_flush_queued:
-            self._ch_flush_queued = True
-            self._ch_poller._hold_output(self)
-
-    def _queue_read(self) -> None:
-        """Input waits in memory, where ``poll()`` cannot see it: have the
-        poller read the channel at its next poll, without waiting."""
-        if self._ch_poller is not None:
-            self._ch_poller._hold_input(self)
-
-    def _resume_output(self) -> None:
-        """Output that waited for something other than write readiness (a
-        TLS handshake) may move now: send it, or have the poller send it."""
-        if not self.pending_output:
-            return
-        if self._ch_poller is None:
-            with contextlib.suppress(EndpointClosedException):  # the next write() reports it
-                self._flush_pending()
-        else:
-            self._queue_flush()
-
-    def _output_ending(self) -> None:
-        """The write side is about to end: the poller stops watching write
-        readiness (before the write descriptor may be freed)."""
-        if self._ch_poller is not None:
-            self._ch_poller._output_ended(self)
 
     # -- conveniences -------------------------------------------------------
 
@@ -1239,47 +669,3 @@ def _is_ours(method: object) -> bool:
     """Whether ``method`` is defined in this package, not in a user's subclass."""
     module = str(getattr(method, "__module__", ""))
     return module == _PACKAGE or module.startswith(_PACKAGE + ".")
-
-
-def _again(end: EndpointClosedException) -> EndpointClosedException:
-    """A fresh exception like ``end`` (re-raising one instance grows its traceback)."""
-    again = EndpointClosedException(*end.args)
-    again.__cause__ = end.__cause__
-    return again
-
-
-def _searcher(pattern: object) -> Callable[[bytearray, int], int]:
-    """How expect() looks for ``pattern`` in what arrived, from a start
-    offset: the end of the first match, or -1."""
-    if isinstance(pattern, bytes):
-        if not pattern:
-            raise ValueError("expect() needs a non-empty pattern: b'' matches before anything arrives")
-
-        def find(seen: bytearray, start: int) -> int:
-            at = seen.find(pattern, start)
-            return at if at < 0 else at + len(pattern)
-
-        return find
-    if isinstance(pattern, re.Pattern) and isinstance(pattern.pattern, bytes):
-        compiled: re.Pattern[bytes] = pattern
-
-        def search(seen: bytearray, start: int) -> int:
-            # A match may begin before ``start`` and end past it: search all
-            # that arrived again, as pexpect does without a search window.
-            match = compiled.search(seen)
-            return -1 if match is None else match.end()
-
-        return search
-    if isinstance(pattern, (str, re.Pattern)):
-        raise TypeError(f"expect() takes bytes or a compiled bytes pattern, not text ({pattern!r}): encode it")
-    raise TypeError(
-        f"expect() takes bytes or a compiled bytes pattern (re.compile(rb'...')), not {type(pattern).__name__}"
-    )
-
-
-def _shown(pattern: bytes | re.Pattern[bytes]) -> str:
-    return repr(pattern if isinstance(pattern, bytes) else pattern.pattern)
-
-
-def _kept(seen: bytearray) -> str:
-    return f"; the {len(seen)} bytes that did are kept for read()" if seen else ""
