@@ -19,7 +19,7 @@ from ._parts import LOG, Part, again
 from ._seam import ENTRIES_PER_POLL, PolledChannel
 from .errors import EndpointClosedException, FramingError
 from .framing import FrameDecoder, Framing
-from .splitter import LineSplitter
+from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
 
 __all__ = ["Buffering", "FramedInput", "check_buffering", "decoder_for"]
 
@@ -75,6 +75,36 @@ class FramedInput(Part):
     """The base channel's input framing (a part of :class:`~channels.base.Channel`)."""
 
     __slots__ = ()
+
+    @property
+    def buffering(self) -> Buffering | Framing:
+        """What ``read()`` returns: ``'line'`` for whole lines, ``'bytes'``
+        for what arrived, or the framing it was given, for whole frames.
+
+        Settable, for subclasses that choose their mode themselves: the
+        change applies to the next ``read()``. ``ValueError`` when switching
+        while part of a line or frame is buffered (it would be lost).
+        """
+        framing = self._ch_framing
+        if framing is not None:
+            return framing
+        return "bytes" if self._ch_splitter is None else "line"
+
+    @buffering.setter
+    def buffering(self, mode: str | Framing | None) -> None:
+        new = check_buffering(mode)
+        if new == self.buffering:  # the same word, or the same framing object
+            return
+        splitter = self._ch_splitter
+        if splitter is not None and splitter.buffered:
+            what = "lines" if self._ch_framing is None else "frames"
+            raise ValueError(f"{self!r} holds {splitter.buffered} bytes of {what} not read yet: read them first")
+        self._ch_splitter = None if new == "bytes" else decoder_for(new, DEFAULT_MAX_LINE_LENGTH)
+        self._ch_framing = new if isinstance(new, Framing) else None
+        if self._ch_splitter is not None and self._ch_unread:
+            # What expect() read past its match, in bytes mode, is framed now.
+            unread, self._ch_unread = self._ch_unread, b""
+            self._feed_frames(self._ch_splitter, unread)
 
     def _read_frame(self, splitter: FrameDecoder) -> bytes:
         try:

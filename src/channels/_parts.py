@@ -21,10 +21,13 @@ from typing import TYPE_CHECKING
 
 from .errors import EndpointClosedException
 
-__all__ = ["LOG", "Part", "again"]
+__all__ = ["DEFAULT_CLOSE_TIMEOUT", "LOG", "Part", "again"]
 
 #: The logger of channels' own events (dropped output, overlong frames).
 LOG = logging.getLogger("channels.channel")
+
+#: Seconds ``close()`` waits for pending output to leave before dropping it.
+DEFAULT_CLOSE_TIMEOUT = 5.0
 
 
 def again(end: EndpointClosedException) -> EndpointClosedException:
@@ -63,6 +66,7 @@ if TYPE_CHECKING:
         def _writable(self) -> bool: ...
         def _poll_flushed(self, done: bool) -> bool: ...
         def _end_cleanly(self) -> None: ...
+        def _shutdown_write(self) -> None: ...
 
         # The turn and failures (channels.base).
         def _in_turn(self) -> bool: ...

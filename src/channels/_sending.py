@@ -16,7 +16,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from . import _check
-from ._parts import LOG, Part, again
+from ._parts import DEFAULT_CLOSE_TIMEOUT, LOG, Part, again
 from ._seam import ChannelPoller
 from ._wait import Deadline, wait_for
 from .errors import EndpointClosedException, WriteBufferFullError
@@ -53,6 +53,50 @@ class Sending(Part):
                 return False
             wait_for(*self._output_wait(), deadline.remaining())
         return True
+
+    def shutdown_write(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
+        """End the write direction only: the peer sees end of file, and this
+        side goes on reading what the peer still sends.
+
+        Pending output is delivered first, waiting at most ``timeout`` seconds
+        as :meth:`close` does; what the peer has not taken by then is dropped
+        and a warning is logged. Afterwards ``write()`` and ``flush()`` raise
+        :class:`EndpointClosedException`; ``read()`` is unaffected. Doing it
+        again does nothing. Raises ``NotImplementedError`` if the channel
+        cannot end its write side alone (nothing is dropped then), and
+        :class:`EndpointClosedException` if it is closed or if the peer is
+        gone (an earlier send failed, so output was not delivered; the error
+        is the ``__cause__``). ``TypeError`` or ``ValueError`` for a bad
+        timeout, before anything is done.
+        """
+        timeout = _check.timeout(timeout)
+        if self._ch_closed:
+            raise EndpointClosedException(f"{self!r} is closed")
+        if isinstance(self._ch_write_error, EndpointClosedException):
+            return  # already shut down
+        if self._ch_write_error is not None:
+            # A send failed where nobody saw it (a poll's flush): say it here,
+            # or the end would pass for a clean one.
+            raise EndpointClosedException(
+                f"{self!r}: the peer is gone ({self._ch_write_error})"
+            ) from self._ch_write_error
+        if not self._writable():
+            raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no write side to shut down")
+        delivered = True
+        if self.pending_output and self._ch_write_error is None:
+            with contextlib.suppress(EndpointClosedException):  # the peer is gone: nothing more to deliver
+                delivered = self.flush(timeout)
+        self._output_ending()  # before the hook may free the write descriptor
+        self._shutdown_write()
+        if not delivered:
+            LOG.warning(
+                "%r: shutting down dropped %d bytes the peer did not take within %ss",
+                self,
+                self.pending_output,
+                timeout,
+            )
+        self._ch_out = None
+        self._ch_write_error = EndpointClosedException(f"{self!r} was shut down for writing")
 
     def _write_chunks(self, data: tuple[Buffer, ...]) -> None:
         """:meth:`write`'s general case: any chunks, at any time."""

@@ -57,14 +57,14 @@ it inherits from (plain classes with empty ``__slots__``; ``channels._parts``
 says what they share):
 
 * here: the state, construction, the contract's properties, ``read()``,
-  ``write()`` (with the turn's short path), ``close()``, ``abort()``,
-  ``shutdown_write()``, the hooks, and how the turn and a peer's failure end
-  a channel;
+  ``write()`` (with the turn's short path), ``close()``, ``abort()``, the
+  hooks, and how the turn and a peer's failure end a channel;
 * ``channels._framed``: input framing, lines or a framing of
-  :mod:`channels.framing`, for ``read()`` and for the poller;
+  :mod:`channels.framing`, for ``read()`` and for the poller, and the
+  ``buffering`` property;
 * ``channels._waiting``: the waiting reads, ``receive()`` and ``expect()``;
-* ``channels._sending``: the output side, ``flush()``, the general case of
-  ``write()``, sending for the poller and a peer that is gone; the bytes wait
+* ``channels._sending``: the output side, ``flush()``, ``shutdown_write()``,
+  the general case of ``write()``, sending for the poller and a peer that is gone; the bytes wait
   in an :class:`~channels.outbuffer.OutputBuffer`.
 
 The parts are the base channel itself: they, and no other module, read and
@@ -88,6 +88,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _check
 from ._framed import Buffering, FramedInput, check_buffering, decoder_for
+from ._parts import DEFAULT_CLOSE_TIMEOUT
 from ._parts import LOG as _LOG
 from ._parts import again as _again
 from ._seam import ChannelPoller
@@ -129,9 +130,6 @@ DEFAULT_READ_SIZE = 64 * 1024
 #: that a single large write (a file, a dump) goes through, yet finite, so that
 #: a stuck peer costs a server at most this much memory.
 DEFAULT_MAX_PENDING = 64 * 1024 * 1024
-
-#: Seconds ``close()`` waits for pending output to leave before dropping it.
-DEFAULT_CLOSE_TIMEOUT = 5.0
 
 
 if TYPE_CHECKING:
@@ -259,36 +257,6 @@ class Channel(FramedInput, WaitingReads, Sending, metaclass=_ChannelType):
         self._ch_closed = False
 
     # -- the contract ------------------------------------------------------
-
-    @property
-    def buffering(self) -> Buffering | Framing:
-        """What ``read()`` returns: ``'line'`` for whole lines, ``'bytes'``
-        for what arrived, or the framing it was given, for whole frames.
-
-        Settable, for subclasses that choose their mode themselves: the
-        change applies to the next ``read()``. ``ValueError`` when switching
-        while part of a line or frame is buffered (it would be lost).
-        """
-        framing = self._ch_framing
-        if framing is not None:
-            return framing
-        return "bytes" if self._ch_splitter is None else "line"
-
-    @buffering.setter
-    def buffering(self, mode: str | Framing | None) -> None:
-        new = check_buffering(mode)
-        if new == self.buffering:  # the same word, or the same framing object
-            return
-        splitter = self._ch_splitter
-        if splitter is not None and splitter.buffered:
-            what = "lines" if self._ch_framing is None else "frames"
-            raise ValueError(f"{self!r} holds {splitter.buffered} bytes of {what} not read yet: read them first")
-        self._ch_splitter = None if new == "bytes" else decoder_for(new, DEFAULT_MAX_LINE_LENGTH)
-        self._ch_framing = new if isinstance(new, Framing) else None
-        if self._ch_splitter is not None and self._ch_unread:
-            # What expect() read past its match, in bytes mode, is framed now.
-            unread, self._ch_unread = self._ch_unread, b""
-            self._feed_frames(self._ch_splitter, unread)
 
     @property
     def closed(self) -> bool:
@@ -475,50 +443,6 @@ class Channel(FramedInput, WaitingReads, Sending, metaclass=_ChannelType):
         """Close at once, dropping any pending output. Idempotent."""
         if self._ch_closed is False:  # not closed, nor never opened
             self._shut(clean=False)
-
-    def shutdown_write(self, timeout: float | None = DEFAULT_CLOSE_TIMEOUT) -> None:
-        """End the write direction only: the peer sees end of file, and this
-        side goes on reading what the peer still sends.
-
-        Pending output is delivered first, waiting at most ``timeout`` seconds
-        as :meth:`close` does; what the peer has not taken by then is dropped
-        and a warning is logged. Afterwards ``write()`` and ``flush()`` raise
-        :class:`EndpointClosedException`; ``read()`` is unaffected. Doing it
-        again does nothing. Raises ``NotImplementedError`` if the channel
-        cannot end its write side alone (nothing is dropped then), and
-        :class:`EndpointClosedException` if it is closed or if the peer is
-        gone (an earlier send failed, so output was not delivered; the error
-        is the ``__cause__``). ``TypeError`` or ``ValueError`` for a bad
-        timeout, before anything is done.
-        """
-        timeout = _check.timeout(timeout)
-        if self._ch_closed:
-            raise EndpointClosedException(f"{self!r} is closed")
-        if isinstance(self._ch_write_error, EndpointClosedException):
-            return  # already shut down
-        if self._ch_write_error is not None:
-            # A send failed where nobody saw it (a poll's flush): say it here,
-            # or the end would pass for a clean one.
-            raise EndpointClosedException(
-                f"{self!r}: the peer is gone ({self._ch_write_error})"
-            ) from self._ch_write_error
-        if not self._writable():
-            raise NotImplementedError(f"{type(self).__name__} cannot be written: it has no write side to shut down")
-        delivered = True
-        if self.pending_output and self._ch_write_error is None:
-            with contextlib.suppress(EndpointClosedException):  # the peer is gone: nothing more to deliver
-                delivered = self.flush(timeout)
-        self._output_ending()  # before the hook may free the write descriptor
-        self._shutdown_write()
-        if not delivered:
-            _LOG.warning(
-                "%r: shutting down dropped %d bytes the peer did not take within %ss",
-                self,
-                self.pending_output,
-                timeout,
-            )
-        self._ch_out = None
-        self._ch_write_error = EndpointClosedException(f"{self!r} was shut down for writing")
 
     # -- hooks for concrete channels ---------------------------------------
 
