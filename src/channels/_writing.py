@@ -61,12 +61,45 @@ class WriteWatch:
         if channel.pending_output:
             self.add(channel)
 
-    def let_go(self, channel: PolledChannel) -> None:
-        """Stop sending ``channel``'s output: it is on its own now."""
+    def pause(self, channel: PolledChannel, poller: Any) -> None:
+        """:meth:`keep` ``channel``, paused by ``pause_reading()``."""
+        self.keep(channel, poller)
+        self.paused.add(channel)
+
+    def let_go(self, channel: PolledChannel) -> bool:
+        """Stop sending ``channel``'s output: it is on its own now. Whether
+        it was paused (registered, as far as its owner knows)."""
+        paused = channel in self.paused
         self.kept.discard(channel)
         self.paused.discard(channel)
         self.remove_all_of(channel)
         channel._ch_poller = None
+        return paused
+
+    def let_go_paused(self) -> list[PolledChannel]:
+        """:meth:`let_go` every paused channel; they are returned."""
+        paused = list(self.paused)
+        for channel in paused:
+            self.let_go(channel)
+        return paused
+
+    def release(self, channel: PolledChannel) -> None:
+        """:meth:`let_go` ``channel``, which sends what it holds on its own from now on."""
+        self.let_go(channel)
+        channel._poll_flush()
+
+    def release_all(self) -> None:
+        """:meth:`release` every channel kept (their owners close them)."""
+        for channel in list(self.kept):
+            self.release(channel)
+
+    def output_ended(self, channel: PolledChannel) -> None:
+        """``channel`` shuts its write side down: stop watching it for writing,
+        and let it go if it was kept for its output alone (its input ended)."""
+        if channel in self.kept and channel not in self.paused:
+            self.let_go(channel)
+        else:
+            self.remove_all_of(channel)
 
     def add(self, channel: PolledChannel) -> None:
         """Watch ``channel``'s write descriptor until its output is sent."""

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, TypeGuard
+from typing import Any
 
 from . import _check, signals
 from ._accept import DEFAULT_HANDSHAKE_TIMEOUT, Acceptor
 from ._closing import close_together, send_at_exit
-from ._foreign import PollRead, is_native, poll_reader, still_on
+from ._foreign import is_native
 from ._lingering import Lingering
-from ._seam import ForeignChannel, PolledChannel
+from ._registry import Registered, Registry
+from ._seam import PolledChannel
+from ._turn import HeldForTheTurn, Turn
 from ._wait import Deadline
 from ._wake import Waker
 from ._watch import AlwaysReadyWatcher, Watcher, default_watcher
-from ._writing import WriteWatch, watch_or_refuse
+from ._writing import WriteWatch
 from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buffering
 from .framing import Framing
 from .signals import SignalSource
@@ -39,12 +40,8 @@ _make_watcher: Callable[[], Watcher] = default_watcher
 #: union of tuples cannot be narrowed by the second element, as programs do.
 PollResult = tuple[Any, Any]
 
-# A registered channel: one of this package's, driven through the seam, or
-# any other object with read() and get_fd() (see channels._seam).
-_Registered = PolledChannel | ForeignChannel
 
-
-class Poller:
+class Poller(HeldForTheTurn, Registry):
     """Multiplexes registered channels, listening sockets, timers and signals.
 
     Built on epoll on Linux and on :mod:`selectors` elsewhere (kqueue on BSD
@@ -87,18 +84,11 @@ class Poller:
         max_pending = _check.count(max_pending, "max_pending", unit="bytes")
         batch_writes = _check.flag(batch_writes, "batch_writes")
         self._closed = False
+        Registry.__init__(self)
         self._watch = AlwaysReadyWatcher(_make_watcher())
         # Looked up once: poll() is the hot path.
         self._read_ready = self._watch.READ_READY
         self._write_ready = self._watch.WRITE_READY
-        self._channels: dict[int, _Registered] = {}  # read descriptor -> channel
-        # read descriptor -> what reads its channel for a poll: the channel's
-        # _poll_read, or the adapter of a channel in another style (see
-        # channels._foreign), made once here so that dispatch sees one kind.
-        self._readers: dict[int, PollRead] = {}
-        # id(channel) -> read descriptor, for foreign channels only: this
-        # package's own channels keep theirs in ``_poll_fd``.
-        self._foreign: dict[int, int] = {}
         self._timers = TimerQueue(time.monotonic if clock is None else clock)
         self._timer_heap = self._timers.heap  # checked on every poll
         self._acceptor = Acceptor(
@@ -113,15 +103,13 @@ class Poller:
         self._write_watch = WriteWatch(self._watch, self._channels)
         self._writing = self._write_watch.writing  # watched write descriptor -> channel
         self._batch_writes = batch_writes
-        self._turn_depth = 0  # iterations over poll() results under way; see _Turn
-        self._held_output: list[PolledChannel] = []
+        self._turn_depth = 0  # see channels._turn
+        self._held_output = []
         # Channels closed in a turn, delivering their output in the background.
         self._lingering = Lingering(self._watch)
         self._closing = self._lingering.closing  # write descriptor -> (channel, end of linger)
-        self._held_input: list[_Registered] = []
-        self._ended: list[_Registered] = []
-        self._draining = self._write_watch.kept  # ended or paused: written, not read
-        self._reading_paused = self._write_watch.paused  # among them
+        self._held_input = []
+        self._ended: list[Registered] = []
         self._waker = Waker()  # woken by wakeup() and by watched signals
         self._wake_fd = self._waker.fd
         self._watch.register(self._wake_fd, self._watch.READ)
@@ -136,7 +124,7 @@ class Poller:
     def __len__(self) -> int:
         """How many channels are registered (servers not counted), paused
         ones included."""
-        return len(self._channels) + len(self._reading_paused)
+        return len(self._channels) + len(self._write_watch.paused)
 
     def register(self, channel: Channel) -> None:
         """Watch ``channel`` for reading; doing it twice is harmless.
@@ -156,30 +144,9 @@ class Poller:
         self._check_open()
         if self._is_registered(channel):
             return
-        if channel in self._draining:
+        if channel in self._write_watch.kept:
             self._write_watch.let_go(channel)
-        try:
-            fd = channel.get_fd()
-        except NotImplementedError as err:
-            raise ValueError(f"{channel!r} cannot be registered: it cannot be read") from err
-        self._claim(fd, channel)
-        native = is_native(channel)
-        if native and channel._ch_poller is not None:
-            raise ValueError(f"{channel!r} is already registered with another Poller")
-        watch_or_refuse(self._watch, fd, self._watch.READ, channel)
-        self._channels[fd] = channel
-        read = poll_reader(channel, self._hold_input)
-        if not native:
-            self._foreign[id(channel)] = fd
-            self._readers[fd] = read
-        else:
-            channel._ch_poller = self
-            channel._ch_poll_fd = fd
-            self._readers[fd] = self._deadlines.reader(channel, read) if self._deadlines.idle else read
-            if channel.pending_output:
-                self._write_watch.add(channel)
-            if channel._poll_has_input():
-                self._held_input.append(channel)
+        self._add(channel)
         _LOG.debug("registered %r", channel)
 
     def unregister(self, channel: Channel | socket.socket) -> None:
@@ -195,9 +162,8 @@ class Poller:
                 # On its own now, the channel sends at once: no poll may come.
                 channel._poll_flush()
             _LOG.debug("unregistered %r", channel)
-        elif isinstance(channel, Channel) and channel in self._draining:
-            self._write_watch.let_go(channel)
-            channel._poll_flush()
+        elif isinstance(channel, Channel) and channel in self._write_watch.kept:
+            self._write_watch.release(channel)
         else:
             # Closed by its owner: its end is no longer reported either.
             self._ended = [ended for ended in self._ended if ended is not channel]
@@ -218,15 +184,15 @@ class Poller:
         if not is_native(channel):
             raise ValueError(f"{channel!r} cannot be paused: the poller does not send its output")
         if self._is_registered(channel):
-            self._keep_writing(channel)
-            self._reading_paused.add(channel)
+            self._forget(channel)
+            self._write_watch.pause(channel, self)
 
     def resume_reading(self, channel: Channel) -> None:
         """Read a channel paused by :meth:`pause_reading` again.
 
         Does nothing for a channel that is not paused.
         """
-        if channel in self._reading_paused:
+        if channel in self._write_watch.paused:
             self.register(channel)
 
     def add_server(
@@ -337,7 +303,7 @@ class Poller:
             ready = self._watch.wait(_check.poll_timeout(timeout))
         result: list[Any]
         if self._batch_writes:
-            result = _Turn()
+            result = Turn()
             result._poller = self
         else:
             result = []
@@ -399,9 +365,7 @@ class Poller:
         timeout = _check.timeout(timeout)
         deadline = Deadline(timeout)
         signals.close_sources_of(self._waker)
-        paused = list(self._reading_paused)
-        for each in paused:
-            self._write_watch.let_go(each)
+        paused = self._write_watch.let_go_paused()
         channels = list(self._channels.values())
         for channel in channels:
             self._forget(channel)
@@ -409,10 +373,7 @@ class Poller:
         close_together([*channels, *paused], timeout)
         self._deliver_lingering(deadline.remaining())
         self._acceptor.close_all()
-        for channel in list(self._draining):
-            # Ended channels are their owners' to close; they send on their own now.
-            self._write_watch.let_go(channel)
-            channel._poll_flush()
+        self._write_watch.release_all()  # ended channels are their owners' to close
 
     def close(self) -> None:
         """:meth:`close_all`, then free the poller's own descriptors.
@@ -446,21 +407,11 @@ class Poller:
         if self._closed:
             raise ValueError("the Poller is closed: make a new one to poll again")
 
-    # -- called by channels --------------------------------------------------
-
-    # What each does for the channel: see channels._seam.ChannelPoller.
-
-    def _hold_output(self, channel: PolledChannel) -> None:
-        self._held_output.append(channel)
-
-    def _hold_input(self, channel: PolledChannel) -> None:
-        self._held_input.append(channel)
+    # -- called by channels (see channels._seam.ChannelPoller) ----------------
+    # _hold_output and _hold_input: see channels._turn.
 
     def _output_ended(self, channel: PolledChannel) -> None:
-        if channel in self._draining and channel not in self._reading_paused:
-            self._write_watch.let_go(channel)  # its input ended too: nothing is left to do
-        else:
-            self._write_watch.remove_all_of(channel)
+        self._write_watch.output_ended(channel)
 
     def _close_later(self, channel: PolledChannel, timeout: float | None) -> None:
         self._channel_closed(channel)
@@ -473,110 +424,10 @@ class Poller:
             self._lingering.deliver(timeout)
 
     def _channel_closed(self, channel: PolledChannel) -> None:
-        if channel in self._draining:
-            paused = channel in self._reading_paused
-            self._write_watch.let_go(channel)
-            if paused:  # registered, as far as its owner knows: its end is news
+        if channel in self._write_watch.kept:
+            if self._write_watch.let_go(channel):  # paused: its end is news to its owner
                 self._ended.append(channel)
         elif channel._ch_poller is self:
             self._forget(channel)
             self._ended.append(channel)
         channel._ch_poller = None
-
-    # -- reading --------------------------------------------------------------
-
-    def _read_from(self, fd: int, result: list[Any]) -> None:
-        if self._readers[fd](result):
-            self._input_ended(self._channels[fd])
-
-    def _input_ended(self, channel: _Registered) -> None:
-        """``channel`` has ended (its ``(b'', channel)`` is in this poll's
-        result): stop reading it, but go on sending what is written to it."""
-        if is_native(channel) and channel._poll_can_write():
-            self._keep_writing(channel)
-        else:
-            self._forget(channel)
-
-    def _keep_writing(self, channel: PolledChannel) -> None:
-        """Stop reading ``channel`` but go on sending its output."""
-        self._forget(channel)
-        self._write_watch.keep(channel, self)
-
-    def _read_held_input(self, held: list[_Registered], result: list[Any]) -> None:
-        done = {id(entry[1]) for entry in result}
-        for channel in held:
-            if self._is_registered(channel) and id(channel) not in done:
-                done.add(id(channel))
-                self._read_from(self._fd_of(channel), result)
-
-    # -- writing --------------------------------------------------------------
-
-    def _send_held_output(self) -> None:
-        if not self._held_output:
-            return
-        held, self._held_output = self._held_output, []
-        for channel in held:
-            if not channel._poll_flush() and channel._ch_poller is self:
-                self._write_watch.add(channel)
-
-    # -- bookkeeping ----------------------------------------------------------
-
-    def _claim(self, fd: int, owner: object) -> None:
-        """Check that nothing else is registered on ``fd``."""
-        self._acceptor.claim(fd)
-        current = self._channels.get(fd)
-        if current is None:
-            return
-        if not still_on(current, fd):
-            # Closed without telling us (a channel that closes in its own
-            # way, as the original library's subclasses do); its number is reused.
-            self._forget(current)
-            self._ended.append(current)
-            return
-        raise ValueError(f"descriptor {fd} is already registered for {current!r}")
-
-    def _is_registered(self, channel: object) -> TypeGuard[_Registered]:
-        if is_native(channel):
-            return channel._ch_poller is self and channel._ch_poll_fd >= 0
-        return id(channel) in self._foreign
-
-    def _fd_of(self, channel: _Registered) -> int:
-        """The descriptor a registered channel is read by."""
-        fd: int = channel._ch_poll_fd if is_native(channel) else self._foreign[id(channel)]
-        return fd
-
-    def _forget(self, channel: _Registered) -> None:
-        fd = channel._ch_poll_fd if is_native(channel) else self._foreign.pop(id(channel))
-        del self._channels[fd]
-        del self._readers[fd]
-        if self._deadlines.idle and is_native(channel):
-            self._deadlines.not_read(channel)
-        self._write_watch.remove_all_of(channel)
-        with contextlib.suppress(KeyError, ValueError):
-            self._watch.unregister(fd)
-        if is_native(channel):
-            channel._ch_poller = None
-            channel._ch_poll_fd = -1
-
-
-class _Turn(list[Any]):
-    """The list ``poll()`` returns: iterating over it is the poller's turn.
-
-    Writes made meanwhile are held by their channels (see ``channels._seam``)
-    and sent here, when the iteration ends: run to the end, or the iterator
-    closed by ``break``, ``return`` or an exception.
-    """
-
-    __slots__ = ("_poller",)
-
-    _poller: Poller
-
-    def __iter__(self) -> Iterator[Any]:
-        poller = self._poller
-        poller._turn_depth += 1
-        try:
-            yield from list.__iter__(self)
-        finally:
-            poller._turn_depth -= 1
-            if poller._held_output:
-                poller._send_held_output()
