@@ -116,6 +116,9 @@ class Kit:
         server = self.stack.enter_context(listen("tcp:127.0.0.1:0"))
         return int(server.getsockname()[1])
 
+    def listener(self) -> socket.socket:
+        return self.stack.enter_context(listen("tcp:127.0.0.1:0"))
+
     def unix_path(self) -> str:
         path = str(self.tmp_path / "server.sock")
         self.stack.enter_context(listen(f"unix:{path}"))
@@ -155,6 +158,23 @@ def rows_for_a_timeout(name: str, call: Callable[[Kit, Any], object], *, none: b
     if not none:
         rows[f"{name}-none"] = Row(lambda kit: call(kit, None), TypeError, "timeout")
     return rows
+
+
+def rows_for_a_server_deadline(name: str) -> dict[str, Row]:
+    """The bad values ``add_server()`` refuses for one of its deadlines
+    (``None`` is no limit; inf is refused, as for any timer, saying so)."""
+
+    def call(kit: Kit, value: Any) -> None:
+        kit.poller().add_server(kit.listener(), **{name: value})
+
+    return {
+        f"add_server-{name}-str": Row(lambda kit: call(kit, "5"), TypeError, name),
+        f"add_server-{name}-bool": Row(lambda kit: call(kit, True), TypeError, name),
+        f"add_server-{name}-nan": Row(lambda kit: call(kit, NAN), ValueError, name),
+        f"add_server-{name}-negative": Row(lambda kit: call(kit, -1), ValueError, name),
+        f"add_server-{name}-zero": Row(lambda kit: call(kit, 0), ValueError, f"add_server(): {name} must be"),
+        f"add_server-{name}-inf": Row(lambda kit: call(kit, INF), ValueError, "None is no limit"),
+    }
 
 
 def rows_for_the_channel_options(name: str, make: Callable[..., object]) -> dict[str, Row]:
@@ -207,6 +227,19 @@ ROWS: dict[str, Row] = {
     "connect-unix-zero": Row(lambda kit: connect(f"unix:{kit.unix_path()}", timeout=0), ValueError, "> 0"),
     "connect_tls-zero": Row(lambda kit: connect_tls("127.0.0.1", kit.server_port(), timeout=0), ValueError, "> 0"),
     "check_channel-inf": Row(lambda kit: check_channel(a_pair, timeout=INF), ValueError, "timeout"),
+    **rows_for_a_server_deadline("idle_timeout"),
+    **rows_for_a_server_deadline("handshake_timeout"),
+    # -- timers: finite seconds, inf refused ---------------------------------------------
+    "call_later-str": Row(lambda kit: kit.poller().call_later("1"), TypeError, "call_later(): seconds"),  # type: ignore[arg-type]
+    "call_later-none": Row(lambda kit: kit.poller().call_later(None), TypeError, "call_later(): seconds"),  # type: ignore[arg-type]
+    "call_later-negative": Row(lambda kit: kit.poller().call_later(-1), ValueError, "call_later(): seconds"),
+    "call_later-nan": Row(lambda kit: kit.poller().call_later(NAN), ValueError, "call_later(): seconds"),
+    "call_later-inf": Row(lambda kit: kit.poller().call_later(INF), ValueError, "finite"),
+    "call_every-bool": Row(lambda kit: kit.poller().call_every(True), TypeError, "call_every(): seconds"),
+    "call_every-zero": Row(lambda kit: kit.poller().call_every(0), ValueError, "call_every(): seconds"),
+    "call_every-inf": Row(lambda kit: kit.poller().call_every(INF), ValueError, "call_every(): seconds"),
+    "reset-negative": Row(lambda kit: kit.poller().call_later(1).reset(-1), ValueError, "reset(): seconds"),
+    "reset-str": Row(lambda kit: kit.poller().call_later(1).reset("1"), TypeError, "reset(): seconds"),  # type: ignore[arg-type]
     # -- counts and sizes ------------------------------------------------------------
     **rows_for_the_channel_options("PipeChannel", make_pipe_channel),
     **rows_for_the_channel_options("SocketChannel", lambda kit, **o: SocketChannel(kit.sockets()[0], **o)),
@@ -381,6 +414,15 @@ def test_poll_with_an_infinite_timeout_returns_when_woken() -> None:
             assert poller.poll(INF) == []
         finally:
             waker.join(WAIT)
+
+
+def test_a_server_refused_for_a_bad_deadline_is_not_added() -> None:
+    with Poller() as poller, listen("tcp:127.0.0.1:0") as server:
+        with pytest.raises(ValueError, match="idle_timeout"):
+            poller.add_server(server, idle_timeout=0)
+        poller.unregister(server)  # silent: it was never added
+        poller.register(TestChannel())  # its descriptor is free, and the poller goes on
+        assert len(poller) == 1
 
 
 # -- checked before anything happens ---------------------------------------------------------

@@ -21,11 +21,12 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol
 
+from . import _check
 from ._foreign import PollRead
 from ._watch import Watcher
 from .base import Channel
 from .sockets import SocketChannel, peer_credentials_of
-from .timers import Timer, TimerQueue, check_seconds
+from .timers import Timer, TimerQueue
 
 __all__ = ["DEFAULT_HANDSHAKE_TIMEOUT", "Acceptor", "ClientDeadlines", "Deadlines"]
 
@@ -92,8 +93,8 @@ class Acceptor:
         ``claim(fd, sock)`` raises if the poller has a channel on its descriptor."""
         allowed = _check_server(sock, allow_uids)
         deadlines = Deadlines(
-            None if idle_timeout is None else check_seconds(idle_timeout, "add_server", positive=True),
-            None if handshake_timeout is None else check_seconds(handshake_timeout, "add_server", positive=True),
+            _check.optional_delay(idle_timeout, "add_server()", "idle_timeout", positive=True),
+            _check.optional_delay(handshake_timeout, "add_server()", "handshake_timeout", positive=True),
         )
         fd = sock.fileno()
         if fd in self.servers:

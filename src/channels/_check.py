@@ -19,6 +19,11 @@ The rules, in one place:
   would be neither a wait nor none). A finite timeout too long for the
   kernel's clock (poll(2) counts milliseconds in a C ``int``, about 24 days)
   is waited in pieces by :mod:`channels._wait`, never ``OverflowError``.
+- **Delays** of timers, and a server's deadlines for its clients (timers
+  of the poller's), are seconds too, but finite: a timer is a time that
+  comes, so ``float('inf')`` is refused there, where for a timeout it is no
+  limit. A timer never due is one not made, or cancelled; a deadline that
+  allows no limit takes ``None`` for it, and the message says so.
 - **Counts and sizes** are whole numbers (``int``, or anything with
   ``__index__`` but ``bool``), at least a stated minimum: ``1.5`` bytes is a
   type error, ``-5`` a value error.
@@ -44,9 +49,11 @@ __all__ = [
     "byte_view",
     "channel_like",
     "count",
+    "delay",
     "descriptor",
     "flag",
     "optional_count",
+    "optional_delay",
     "poll_timeout",
     "readable_file",
     "timeout",
@@ -79,6 +86,31 @@ def timeout(value: object, name: str = "timeout", *, allow_none: bool = True, po
     if math.isnan(seconds) or seconds < 0 or (positive and seconds == 0):
         raise ValueError(f"{name} must be {expected}, not {value!r}")
     return None if math.isinf(seconds) else seconds
+
+
+def delay(value: object, taker: str, name: str = "seconds", *, positive: bool = False) -> float:
+    """Check a timer's delay or interval: a finite number of seconds ``>= 0``
+    (``> 0`` where ``positive``); return it as a ``float``. The message names
+    the call (``taker``, such as ``'call_later()'``) and the parameter."""
+    seconds = optional_delay(value, taker, name, positive=positive, allow_none=False)
+    assert seconds is not None
+    return seconds
+
+
+def optional_delay(
+    value: object, taker: str, name: str, *, positive: bool = False, allow_none: bool = True
+) -> float | None:
+    """:func:`delay`, or ``None`` (no limit) where ``allow_none``."""
+    if type(value) is float and 0 < value < math.inf:
+        return value  # the usual case, kept short: no message is built
+    if value is None and allow_none:
+        return None
+    expected = f"a finite number of seconds {'above 0' if positive else '>= 0'}{' or None' if allow_none else ''}"
+    seconds = _real(value, f"{taker}: {name}", expected)
+    if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
+        hint = " (None is no limit)" if allow_none and math.isinf(seconds) else ""
+        raise ValueError(f"{taker}: {name} must be {expected}, not {value!r}{hint}")
+    return seconds
 
 
 def poll_timeout(value: object) -> float | None:

@@ -26,6 +26,7 @@ import select
 import time
 
 from ._seam import PolledChannel
+from ._wait import Deadline, wait_for_any
 from ._watch import Watcher
 
 __all__ = ["Lingering"]
@@ -79,16 +80,13 @@ class Lingering:
     def deliver(self, timeout: float | None) -> None:
         """Wait until every channel has delivered its output, within its own
         linger and ``timeout`` seconds in all, releasing each as it is done."""
-        until = math.inf if timeout is None else time.monotonic() + timeout
+        until = Deadline(timeout)
         while self.closing:
             now = time.monotonic()
             for fd, (channel, deadline) in list(self.closing.items()):
-                if min(deadline, until) <= now or channel._poll_linger():
+                if deadline <= now or until.expired() or channel._poll_linger():
                     self.release(fd)
             if not self.closing:
                 return
-            wait = min(until, *(deadline for _, deadline in self.closing.values())) - now
-            watcher = select.poll()
-            for fd in self.closing:
-                watcher.register(fd, select.POLLOUT)
-            watcher.poll(None if wait == math.inf else int(wait * 1000) + 1)
+            # Until a peer takes more, or the first linger (or ``timeout``) ends.
+            wait_for_any(dict.fromkeys(self.closing, select.POLLOUT), self.wait_time(until.remaining()))

@@ -25,7 +25,7 @@ from .base import DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_PENDING, Channel, check_buf
 from .framing import Framing
 from .signals import SignalSource
 from .splitter import DEFAULT_MAX_LINE_LENGTH
-from .timers import Timer, TimerQueue, check_seconds
+from .timers import Timer, TimerQueue
 
 __all__ = ["Poller", "PollResult"]
 
@@ -220,8 +220,10 @@ class Poller(HeldForTheTurn, Registry):
         client whose handshake is not done in ``handshake_timeout`` seconds
         (default 10; ``None``: no limit), is closed (its pending output
         dropped) and reported ``(b'', client)``, with :class:`TimeoutError`
-        as the cause of its end. A paused client is not timed out.
-        ``ValueError`` once the poller is closed.
+        as the cause of its end. A paused client is not timed out. Each is
+        a finite number of seconds above 0, or ``None`` for no limit:
+        ``TypeError`` or ``ValueError`` otherwise. ``ValueError`` once the
+        poller is closed.
         """
         self._check_open()
         self._acceptor.add(sock, allow_uids, idle_timeout, handshake_timeout, self._claim)
@@ -233,14 +235,14 @@ class Poller(HeldForTheTurn, Registry):
         the ``time.monotonic()`` value it was due at; a poll never waits past
         the earliest timer. ``timer.cancel()``; ``timer.reset()`` pushes it back.
         """
-        return self._timers.add(check_seconds(seconds, "call_later"))
+        return self._timers.add(_check.delay(seconds, "call_later()"))
 
     def call_every(self, seconds: float) -> Timer:
         """A :class:`~channels.timers.Timer` due every ``seconds`` (above 0),
         reported as :meth:`call_later`'s are. One that fell behind (a late
         poll) is reported once, then goes on at the next time of its schedule.
         """
-        return self._timers.add(seconds := check_seconds(seconds, "call_every", positive=True), seconds)
+        return self._timers.add(seconds := _check.delay(seconds, "call_every()", positive=True), seconds)
 
     def watch_signals(self, *signums: int) -> SignalSource:
         """Report the signals ``signums``: each one delivered wakes a waiting

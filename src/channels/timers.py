@@ -37,6 +37,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import _check
+
 __all__ = ["Timer", "TimerQueue"]
 
 #: What an internal timer (one the poller sets for itself, never reported)
@@ -103,7 +105,7 @@ class Timer:
         from. A periodic timer goes on every ``interval`` seconds from its
         new time.
         """
-        delay = self._delay if seconds is None else check_seconds(seconds, "reset")
+        delay = self._delay if seconds is None else _check.delay(seconds, "reset()")
         self._queue._arm(self, self._queue.clock() + delay)
 
     def __repr__(self) -> str:
@@ -209,13 +211,3 @@ class TimerQueue:
                 result.append((when, timer))
             else:
                 timer._action(result)
-
-
-def check_seconds(seconds: object, name: str, *, positive: bool = False) -> float:
-    """``seconds`` as a float, or ``TypeError``/``ValueError`` naming ``name``."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"{name}() takes seconds as a number, not {type(seconds).__name__}")
-    if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
-        expected = "a finite number above 0" if positive else "a finite number of seconds, 0 or more"
-        raise ValueError(f"{name}() takes {expected}, not {seconds!r}")
-    return float(seconds)
