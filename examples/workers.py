@@ -48,26 +48,25 @@ def serve(listener: socket.socket, ready: int) -> int:
     """
     stopping = False
     with Poller(buffering="line") as poller:
-
-        def stop(signum: int, frame: object) -> None:
-            nonlocal stopping
-            stopping = True
-            poller.wakeup()  # the poll below returns at once
-
+        # What the poller puts back once it stops watching (as it closes its
+        # clients, below): a second signal then is ignored, not fatal.
         for signum in STOP_SIGNALS:
-            signal.signal(signum, stop)
+            signal.signal(signum, signal.SIG_IGN)
+        stop = poller.watch_signals(*STOP_SIGNALS)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by the parent until now
         poller.add_server(listener)
         os.write(ready, b".")
         os.close(ready)
         while not stopping:
-            for line, client in poller.poll():
-                if isinstance(line, tuple):
+            for data, source in poller.poll():
+                if source is stop:
+                    stopping = True  # (signum, stop): after this poll's other entries
+                elif isinstance(data, tuple):
                     continue  # a new client, already registered
-                if line:
-                    client.write(line)
+                elif data:
+                    source.write(data)
                 else:
-                    client.close()
+                    source.close()
     # Leaving the with block closed the listener and every client.
     return 0
 
