@@ -9,7 +9,9 @@ cProfile by default (exact call counts, but it slows Python code down and
 hides time spent in C); ``--py-spy`` samples the running process instead,
 with native frames, and prints the functions most often on top of the stack
 ("self") and anywhere on it ("total"). Run it in the bench environment
-(``.venv-bench/bin/python``).
+(``.venv-bench/bin/python``). ``--impl channels_line@before`` profiles the
+code of another revision: set ``CHANNELS_BASELINE_SRC`` to the folder that
+holds its ``channels`` package (see ``baseline.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 
 import echo
 import lines
+from baseline import SUFFIX
 from bulk_recv import RECEIVERS
 from common import parse_result, placement, raise_nofile
 
@@ -174,7 +177,11 @@ def main() -> None:
     sub = parser.add_subparsers(dest="workload", required=True)
     p = sub.add_parser("echo")
     p.add_argument("--level", default="100x16", choices=[lv[0] for lv in echo.LEVELS])
-    p.add_argument("--impl", default="channels_line", choices=echo.IMPLS)
+    p.add_argument(
+        "--impl",
+        default="channels_line",
+        choices=[*echo.IMPLS, *(name + SUFFIX for name in echo.IMPLS if name.startswith("channels_"))],
+    )
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--py-spy", action="store_true")
     p = sub.add_parser("bulk")
