@@ -62,7 +62,7 @@ from abc import ABCMeta, abstractmethod
 from typing import Protocol
 
 from .errors import FrameTooLongError, FramingError
-from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter
+from .splitter import DEFAULT_MAX_LINE_LENGTH, LineSplitter, ReadyQueue
 
 __all__ = [
     "DEFAULT_MAX_FRAME_LENGTH",
@@ -310,16 +310,17 @@ def _bad_length(digits: bytes) -> str:
     return f"a netstring must begin with at most {_MAX_DIGITS} decimal digits and b':', not {digits[:24]!r}"
 
 
-class _FrameQueue:
+class _FrameQueue(ReadyQueue):
     """The complete frames of a decoder, in order, with ``None`` where an
-    overlong frame was dropped: :class:`LineSplitter`'s queue, for the
-    decoders of other framings."""
+    overlong frame was dropped: the queue :class:`LineSplitter` keeps its
+    lines in (:class:`~channels.splitter.ReadyQueue`), for the decoders of
+    other framings, with the error that ends a malformed stream."""
 
-    __slots__ = ("_dropped", "_error", "_head", "_ready", "max_length")
+    __slots__ = ("_error", "max_length")
 
     def __init__(self, max_length: int | None) -> None:
         self.max_length = max_length
-        self._ready: list[bytes | None] | None = None
+        self._ready = None
         self._head = 0
         self._dropped = 0  # ``None`` markers in ``_ready``
         self._error: FramingError | None = None
@@ -353,30 +354,7 @@ class _FrameQueue:
 
     def take_frames(self, limit: int | None = None) -> tuple[list[bytes], int]:
         """Take every complete frame, or the first ``limit``; see :class:`FrameDecoder`."""
-        ready = self._ready
-        if ready is None:
-            return [], 0
-        if limit is not None and len(ready) - self._head > limit:
-            return self._take_some(ready, limit)
-        if self._head:
-            del ready[: self._head]
-        self._ready = None
-        self._head = 0
-        dropped = self._dropped
-        if dropped:
-            self._dropped = 0
-            return [frame for frame in ready if frame is not None], dropped
-        return ready, 0  # type: ignore[return-value]
-
-    def _take_some(self, ready: list[bytes | None], limit: int) -> tuple[list[bytes], int]:
-        head = self._head
-        frames = ready[head : head + limit]
-        self._head = head + limit
-        if not self._dropped:
-            return frames, 0  # type: ignore[return-value]
-        dropped = frames.count(None)
-        self._dropped -= dropped
-        return [frame for frame in frames if frame is not None], dropped
+        return self._take_ready(limit)
 
     def _partial_size(self) -> int:
         raise NotImplementedError  # pragma: no cover - every decoder defines it

@@ -65,7 +65,46 @@ _SPLIT_BATCH = 256
 _CUT_WHOLE = 4096
 
 
-class LineSplitter:
+class ReadyQueue:
+    """The complete lines or frames a decoder has cut, in order, with
+    ``None`` where an overlong one was dropped: what :class:`LineSplitter`
+    and the decoders of :mod:`channels.framing` hand out, taken all at once
+    or a bounded number at a time. ``_ready`` is ``None`` when empty,
+    ``_head`` the index of the next one, ``_dropped`` the markers in it."""
+
+    __slots__ = ("_dropped", "_head", "_ready")
+
+    _ready: list[bytes | None] | None
+    _head: int
+    _dropped: int
+
+    def _take_ready(self, limit: int | None) -> tuple[list[bytes], int]:
+        """Take what is ready, or the first ``limit`` of it, and how many
+        dropped ones were among them (skipped, not raised)."""
+        ready = self._ready
+        if ready is None:
+            return [], 0
+        head = self._head
+        if limit is not None and len(ready) - head > limit:
+            taken = ready[head : head + limit]
+            self._head = head + limit
+            if not self._dropped:
+                return taken, 0  # type: ignore[return-value]
+            dropped = taken.count(None)
+            self._dropped -= dropped
+            return [item for item in taken if item is not None], dropped
+        if head:
+            del ready[:head]
+        self._ready = None
+        self._head = 0
+        dropped = self._dropped
+        if dropped:
+            self._dropped = 0
+            return [item for item in ready if item is not None], dropped
+        return ready, 0  # type: ignore[return-value]
+
+
+class LineSplitter(ReadyQueue):
     """Splits a byte stream into lines ending in ``b'\\n'``; no I/O inside.
 
     ``max_line_length`` bounds a line's length without its newline: a whole
@@ -73,7 +112,7 @@ class LineSplitter:
     ``ValueError`` otherwise).
     """
 
-    __slots__ = ("_dropped", "_dropping", "_head", "_ready", "_tail", "_tail_len", "_uncut", "max_line_length")
+    __slots__ = ("_dropping", "_tail", "_tail_len", "_uncut", "max_line_length")
 
     def __init__(self, max_line_length: int | None = DEFAULT_MAX_LINE_LENGTH) -> None:
         if type(max_line_length) is not int or max_line_length < 1:  # the usual case, kept short
@@ -189,30 +228,7 @@ class LineSplitter:
             waiting = 0 if ready is None else len(ready) - self._head
             if limit is None or waiting < limit:
                 self._cut(None if limit is None else limit - waiting)
-        ready = self._ready
-        if ready is None:
-            return [], 0
-        if limit is not None and len(ready) - self._head > limit:
-            return self._take_some(ready, limit)
-        if self._head:
-            del ready[: self._head]
-        self._ready = None
-        self._head = 0
-        dropped = self._dropped
-        if dropped:
-            self._dropped = 0
-            return [line for line in ready if line is not None], dropped
-        return ready, 0  # type: ignore[return-value]
-
-    def _take_some(self, ready: list[bytes | None], limit: int) -> tuple[list[bytes], int]:
-        head = self._head
-        lines = ready[head : head + limit]
-        self._head = head + limit
-        if not self._dropped:
-            return lines, 0  # type: ignore[return-value]
-        dropped = lines.count(None)
-        self._dropped -= dropped
-        return [line for line in lines if line is not None], dropped
+        return self._take_ready(limit)
 
     def _cut_first(self, data: bytes) -> list[bytes]:
         """The first batch of lines of ``data`` (a chunk with a ``b'\n'`` not
