@@ -546,6 +546,13 @@ class _PrefixedDecoder(_FrameQueue):
             frames.append(frame)
         return pos + take
 
+    def _keep_partial(self, data: bytes, pos: int, end: int) -> None:
+        """The frame that starts at ``pos`` ends at ``end``, past this chunk:
+        keep what came of it (not copied when it is the whole chunk)."""
+        self._parts = [data[pos:] if pos else data]
+        self._have = len(data) - pos
+        self._need = end - len(data)
+
     def _continue_header(self, data: bytes, pos: int, parts: list[bytes], frames: list[bytes | None]) -> int:
         raise NotImplementedError  # pragma: no cover - every decoder defines it
 
@@ -601,9 +608,7 @@ class _LengthDecoder(_PrefixedDecoder):
                     frames.append(data if end == size and not pos else data[pos:end])
                     pos = end
                 else:
-                    self._parts = [data[pos:] if pos else data]
-                    self._have = size - pos
-                    self._need = end - size
+                    self._keep_partial(data, pos, end)
                     break
         self._push(frames)
 
@@ -674,9 +679,7 @@ class _NetstringDecoder(_PrefixedDecoder):
                     frames.append(data if end == size and not pos else data[pos:end])
                     pos = end
                 else:
-                    self._parts = [data[pos:] if pos else data]
-                    self._have = size - pos
-                    self._need = end - size
+                    self._keep_partial(data, pos, end)
                     break
         self._push(frames)
 
